@@ -1,0 +1,73 @@
+import { hostname } from 'node:os';
+import { CsiServer } from '../csi/server.js';
+import { socketPathOf } from '../csi/endpoint.js';
+import { createLogger, engineLog } from '../log.js';
+import type { LogFormat, LogLevel } from '../log.js';
+import { Pool } from '../pool/pool.js';
+import { preparePool } from '../pool/prepare.js';
+import { formatSize, parseSize } from '../pool/sizes.js';
+import { VERSION } from '../version.js';
+
+export const DEFAULTS = {
+  endpoint: 'unix:///run/dolly/csi.sock',
+  pool: '/var/lib/dolly',
+  poolSize: '10G',
+  driverName: 'dolly.csi.dev',
+} as const;
+
+export interface ServeOptions {
+  endpoint: string;
+  pool: string;
+  poolSize: string;
+  nodeId: string | undefined;
+  driverName: string;
+  logFormat: LogFormat | undefined;
+  logLevel: LogLevel;
+}
+
+/** CSI driver names are DNS-like: at most 63 characters, alphanumerics, '-', '.'. */
+const DRIVER_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$/;
+
+export async function serve(options: ServeOptions): Promise<void> {
+  const log = createLogger({ format: options.logFormat, level: options.logLevel });
+  if (!DRIVER_NAME.test(options.driverName)) {
+    throw new Error(`--driver-name ${JSON.stringify(options.driverName)} is not a valid CSI driver name (DNS-like, at most 63 characters)`);
+  }
+  const nodeId = options.nodeId ?? hostname();
+  const socketPath = socketPathOf(options.endpoint);
+  const embeddedSizeBytes = parseSize(options.poolSize);
+
+  const prepared = await preparePool({ dir: options.pool, embeddedSizeBytes, log: engineLog(log) });
+  const pool = await Pool.open(prepared, engineLog(log));
+  const stats = await pool.stats();
+  const server = await CsiServer.start({ socketPath, driverName: options.driverName, nodeId, pool, log });
+  log.info(
+    {
+      version: VERSION,
+      endpoint: `unix://${socketPath}`,
+      driver: options.driverName,
+      node: nodeId,
+      pool: prepared.root,
+      poolKind: prepared.kind,
+      poolFs: prepared.fsType,
+      poolSize: formatSize(stats.totalBytes),
+      poolAvailable: formatSize(stats.availableBytes),
+    },
+    'dolly is serving CSI',
+  );
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      log.info({ signal }, 'stopping');
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      server.stop().then(resolve, (error: unknown) => {
+        log.error({ error: String(error) }, 'error while stopping');
+        resolve();
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  log.info('stopped');
+}

@@ -1,0 +1,169 @@
+import { Code, DollyError, invalidArgument, notFound } from '../errors.js';
+import type { ControllerHandlers } from '../generated/csi/v1/Controller.js';
+import type { ControllerServiceCapability } from '../generated/csi/v1/ControllerServiceCapability.js';
+import type { Volume } from '../generated/csi/v1/Volume.js';
+import type { VolumeContentSource } from '../generated/csi/v1/VolumeContentSource.js';
+import { isVolumeId, parseVolumeId, quote } from '../pool/ids.js';
+import type { ContentSource, VolumeMeta } from '../pool/meta.js';
+import type { Pool } from '../pool/pool.js';
+import { notImplemented } from './rpc.js';
+import type { Rpc } from './rpc.js';
+import {
+  checkTopology,
+  parseCapabilities,
+  parseCapacity,
+  parseContentSource,
+  parseMaxEntries,
+  parseParameters,
+  unsupportedReason,
+} from './validate.js';
+
+export interface ControllerOptions {
+  pool: Pool;
+  /** This node's topology segments, e.g. { "topology.dolly.csi.dev/node": "worker-1" }. */
+  topology: Record<string, string>;
+}
+
+/** Exactly what is implemented, each once. Alpha capabilities are never advertised. */
+const CAPABILITIES: ControllerServiceCapability[] = (
+  ['CREATE_DELETE_VOLUME', 'CLONE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'GET_VOLUME', 'SINGLE_NODE_MULTI_WRITER'] as const
+).map((type) => ({ rpc: { type } }));
+
+function toCsiSource(source: ContentSource | undefined): VolumeContentSource | null {
+  if (!source) return null;
+  return source.kind === 'volume'
+    ? { volume: { volume_id: source.volumeId } }
+    : { snapshot: { snapshot_id: source.snapshotId } };
+}
+
+export function controllerService(rpc: Rpc, options: ControllerOptions): ControllerHandlers {
+  const { pool, topology } = options;
+
+  const toCsiVolume = (meta: VolumeMeta): Volume => ({
+    volume_id: meta.id,
+    capacity_bytes: meta.sizeBytes,
+    volume_context: {},
+    content_source: toCsiSource(meta.contentSource),
+    accessible_topology: [{ segments: topology }],
+  });
+
+  return {
+    ControllerGetCapabilities: rpc('ControllerGetCapabilities', () => Promise.resolve({ capabilities: CAPABILITIES })),
+
+    CreateVolume: rpc('CreateVolume', async (request, { signal }) => {
+      if (request.name === '') throw invalidArgument('name is required');
+      if (Object.keys(request.mutable_parameters).length > 0) {
+        throw invalidArgument('mutable_parameters are not supported (Dolly does not advertise MODIFY_VOLUME)');
+      }
+      const capabilities = parseCapabilities(request.volume_capabilities);
+      checkTopology(request.accessibility_requirements, topology);
+      const meta = await pool.createVolume(
+        {
+          name: request.name,
+          capacity: parseCapacity(request.capacity_range),
+          mode: capabilities.mode,
+          fsType: capabilities.fsType,
+          parameters: parseParameters(request.parameters),
+          source: parseContentSource(request.volume_content_source),
+        },
+        signal,
+      );
+      return { volume: toCsiVolume(meta) };
+    }),
+
+    DeleteVolume: rpc('DeleteVolume', async (request, { signal }) => {
+      await pool.deleteVolume(parseVolumeId(request.volume_id), signal);
+      return {};
+    }),
+
+    ValidateVolumeCapabilities: rpc('ValidateVolumeCapabilities', async (request) => {
+      const id = parseVolumeId(request.volume_id);
+      if (request.volume_capabilities.length === 0) throw invalidArgument('volume_capabilities is required');
+      const meta = await pool.getVolume(id);
+      if (!meta) throw notFound(`volume ${id} does not exist`);
+      const reasons: string[] = [];
+      request.volume_capabilities.forEach((capability, index) => {
+        const reason = unsupportedReason(capability, index);
+        if (reason) return void reasons.push(reason);
+        const mode = capability.access_type === 'block' ? 'block' : 'mount';
+        if (mode !== meta.mode) reasons.push(`volume_capabilities[${index}] asks for ${mode} access but the volume is a ${meta.mode} volume`);
+        const fsType = capability.mount?.fs_type ?? '';
+        if (mode === 'mount' && fsType !== '' && fsType !== meta.fsType) {
+          reasons.push(`volume_capabilities[${index}] asks for ${fsType} but the volume holds ${meta.fsType ?? 'no filesystem'}`);
+        }
+      });
+      for (const [key, value] of Object.entries(request.volume_context)) {
+        reasons.push(`volume_context ${quote(key)}=${quote(value)} is not one Dolly gave this volume`);
+      }
+      try {
+        parseParameters(request.parameters);
+      } catch (error) {
+        reasons.push(error instanceof Error ? error.message : String(error));
+      }
+      if (Object.keys(request.mutable_parameters).length > 0) reasons.push('mutable_parameters are not supported');
+      if (reasons.length > 0) return { confirmed: null, message: reasons.join('; ') };
+      return {
+        confirmed: {
+          volume_context: request.volume_context,
+          volume_capabilities: request.volume_capabilities,
+          parameters: request.parameters,
+          mutable_parameters: request.mutable_parameters,
+        },
+        message: '',
+      };
+    }),
+
+    ListVolumes: rpc('ListVolumes', async (request) => {
+      const maxEntries = parseMaxEntries(request.max_entries);
+      const token = request.starting_token;
+      if (token !== '' && !isVolumeId(token)) {
+        throw new DollyError(Code.ABORTED, `starting_token ${quote(token)} was not issued by Dolly; start again without it`);
+      }
+      const volumes = await pool.listVolumes();
+      // The token is the ID of the next volume to list, so volumes deleted meanwhile do not shift the pages.
+      const start = token === '' ? 0 : volumes.findIndex((meta) => meta.id >= token);
+      const from = start < 0 ? volumes.length : start;
+      const to = maxEntries > 0 ? Math.min(from + maxEntries, volumes.length) : volumes.length;
+      return {
+        entries: volumes.slice(from, to).map((meta) => ({ volume: toCsiVolume(meta), status: {} })),
+        next_token: volumes[to]?.id ?? '',
+      };
+    }),
+
+    GetCapacity: rpc('GetCapacity', async (request) => {
+      const stats = await pool.stats();
+      // The capacity for volumes this node cannot make (another node, unsupported capability or parameters) is 0.
+      let usable = true;
+      try {
+        if (request.volume_capabilities.length > 0) parseCapabilities(request.volume_capabilities);
+        parseParameters(request.parameters);
+        if (request.accessible_topology) {
+          checkTopology({ requisite: [request.accessible_topology], preferred: [] }, topology);
+        }
+      } catch {
+        usable = false;
+      }
+      return {
+        available_capacity: usable ? stats.availableBytes : 0,
+        maximum_volume_size: { value: stats.totalBytes },
+        minimum_volume_size: null,
+      };
+    }),
+
+    ControllerGetVolume: rpc('ControllerGetVolume', async (request) => {
+      const id = parseVolumeId(request.volume_id);
+      const meta = await pool.getVolume(id);
+      if (!meta) throw notFound(`volume ${id} does not exist`);
+      return { volume: toCsiVolume(meta), status: {} };
+    }),
+
+    ControllerPublishVolume: notImplemented(rpc, 'ControllerPublishVolume'),
+    ControllerUnpublishVolume: notImplemented(rpc, 'ControllerUnpublishVolume'),
+    CreateSnapshot: notImplemented(rpc, 'CreateSnapshot'),
+    DeleteSnapshot: notImplemented(rpc, 'DeleteSnapshot'),
+    ListSnapshots: notImplemented(rpc, 'ListSnapshots'),
+    GetSnapshot: notImplemented(rpc, 'GetSnapshot'),
+    ControllerExpandVolume: notImplemented(rpc, 'ControllerExpandVolume'),
+    ControllerModifyVolume: notImplemented(rpc, 'ControllerModifyVolume'),
+  };
+}

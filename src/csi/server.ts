@@ -1,0 +1,104 @@
+import { mkdir, lstat, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { Code, DollyError, errnoCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Pool } from '../pool/pool.js';
+import { controllerService } from './controller.js';
+import { identityService } from './identity.js';
+import { loadCsi, secretFieldNames } from './proto.js';
+import { rpcFactory } from './rpc.js';
+import { AuthorityFixingConnection } from './transport/authority-fix.js';
+
+export const TOPOLOGY_KEY = 'topology.dolly.csi.dev/node';
+
+export interface CsiServerOptions {
+  socketPath: string;
+  driverName: string;
+  nodeId: string;
+  pool: Pool;
+  log: Logger;
+}
+
+/** The gRPC server of the CSI Identity and Controller services, on a unix socket. */
+export class CsiServer {
+  private constructor(
+    private readonly grpcServer: grpc.Server,
+    private readonly listener: net.Server,
+    private readonly injector: ReturnType<grpc.Server['createConnectionInjector']>,
+    readonly socketPath: string,
+  ) {}
+
+  static async start(options: CsiServerOptions): Promise<CsiServer> {
+    const csi = loadCsi();
+    const rpc = rpcFactory(options.log, secretFieldNames());
+    const topology = { [TOPOLOGY_KEY]: options.nodeId };
+
+    const grpcServer = new grpc.Server();
+    grpcServer.addService(csi.Identity.service, identityService(rpc, { driverName: options.driverName, pool: options.pool }));
+    grpcServer.addService(csi.Controller.service, controllerService(rpc, { pool: options.pool, topology }));
+
+    // Connections are accepted here and handed to gRPC through the authority fix (see
+    // transport/authority-fix.ts), so grpc-go clients that send the socket path as :authority work.
+    const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const listener = net.createServer((socket) => injector.injectConnection(new AuthorityFixingConnection(socket)));
+    await prepareSocketPath(options.socketPath);
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(options.socketPath, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    return new CsiServer(grpcServer, listener, injector, options.socketPath);
+  }
+
+  /** Stops accepting, lets calls in flight finish (up to graceMs), and removes the socket. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.listener.close();
+    this.injector.drain(graceMs);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.grpcServer.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.grpcServer.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.injector.destroy();
+    await unlink(this.socketPath).catch(() => undefined);
+  }
+}
+
+/** Removes a stale socket left by a crash; refuses to replace anything else or a live server. */
+async function prepareSocketPath(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  let stats;
+  try {
+    stats = await lstat(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw error;
+  }
+  if (!stats.isSocket()) {
+    throw new DollyError(Code.FAILED_PRECONDITION, `${path} exists and is not a socket; remove it or choose another --endpoint`);
+  }
+  if (await isListening(path)) {
+    throw new DollyError(Code.FAILED_PRECONDITION, `another process is already serving on ${path}`);
+  }
+  await unlink(path);
+}
+
+function isListening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,72 @@
+import { invalidArgument, outOfRange } from '../errors.js';
+import { DEFAULT_VOLUME_BYTES, MIN_ALIGNMENT, VOLUME_ALIGNMENT, formatSize, roundUp } from './sizes.js';
+
+/** A CSI capacity range; 0 means "not set", as in the protobuf. */
+export interface CapacityRange {
+  requiredBytes: number;
+  limitBytes: number;
+}
+
+export const NO_RANGE: CapacityRange = { requiredBytes: 0, limitBytes: 0 };
+
+export function validateCapacityRange(range: CapacityRange): CapacityRange {
+  for (const [field, value] of [
+    ['required_bytes', range.requiredBytes],
+    ['limit_bytes', range.limitBytes],
+  ] as const) {
+    if (!Number.isSafeInteger(value)) throw invalidArgument(`capacity_range.${field} ${value} is not a usable size`);
+    if (value < 0) throw invalidArgument(`capacity_range.${field} must not be negative (got ${value})`);
+  }
+  if (range.limitBytes > 0 && range.requiredBytes > range.limitBytes) {
+    throw invalidArgument(
+      `capacity_range.required_bytes (${range.requiredBytes}) is larger than limit_bytes (${range.limitBytes})`,
+    );
+  }
+  return range;
+}
+
+export function fitsRange(sizeBytes: number, range: CapacityRange): boolean {
+  return sizeBytes >= range.requiredBytes && (range.limitBytes === 0 || sizeBytes <= range.limitBytes);
+}
+
+/**
+ * Chooses the size of a new volume: at least `required_bytes` (or the documented default), at
+ * least the source's size for a clone or restore, at most `limit_bytes`, aligned to 1 MiB when
+ * the limit allows and to 4 KiB otherwise, and no larger than the pool itself.
+ */
+export function chooseVolumeSize(
+  range: CapacityRange,
+  source: { sizeBytes: number; what: string } | undefined,
+  poolBytes: number,
+): number {
+  validateCapacityRange(range);
+  if (source) {
+    if (range.requiredBytes > 0 && range.requiredBytes < source.sizeBytes) {
+      throw outOfRange(
+        `requested ${formatSize(range.requiredBytes)} (${range.requiredBytes} bytes) is smaller than the source ${source.what} (${formatSize(source.sizeBytes)}, ${source.sizeBytes} bytes); request at least the source's size`,
+      );
+    }
+    if (range.limitBytes > 0 && range.limitBytes < source.sizeBytes) {
+      throw outOfRange(
+        `limit_bytes ${range.limitBytes} is smaller than the source ${source.what} (${source.sizeBytes} bytes)`,
+      );
+    }
+  }
+  const wanted =
+    range.requiredBytes > 0 ? range.requiredBytes : (source?.sizeBytes ?? Math.min(DEFAULT_VOLUME_BYTES, range.limitBytes || Infinity));
+  let size = roundUp(Math.max(wanted, source?.sizeBytes ?? 0, 1), VOLUME_ALIGNMENT);
+  if (range.limitBytes > 0 && size > range.limitBytes) {
+    size = roundUp(Math.max(wanted, 1), MIN_ALIGNMENT);
+    if (size > range.limitBytes) {
+      throw outOfRange(
+        `no size between required_bytes ${range.requiredBytes} and limit_bytes ${range.limitBytes} is a whole number of 4 KiB blocks`,
+      );
+    }
+  }
+  if (size > poolBytes) {
+    throw outOfRange(
+      `${formatSize(size)} is larger than the whole pool (${formatSize(poolBytes)}); the largest volume this pool can hold is ${poolBytes} bytes (grow the pool with --pool-size)`,
+    );
+  }
+  return size;
+}

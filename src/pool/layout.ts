@@ -1,0 +1,41 @@
+import { join } from 'node:path';
+import type { SnapshotId, VolumeId } from './ids.js';
+
+/**
+ * Every path inside the pool is built here, and only from validated IDs (the branded types),
+ * so no string from a request ever reaches a path.
+ */
+export class PoolLayout {
+  constructor(readonly root: string) {}
+
+  get volumesDir(): string {
+    return join(this.root, 'volumes');
+  }
+  get snapshotsDir(): string {
+    return join(this.root, 'snapshots');
+  }
+  /** Work in progress: a volume is built here and renamed into place whole. Emptied at start. */
+  get tmpDir(): string {
+    return join(this.root, 'tmp');
+  }
+  /** Deletes in progress: renamed here in one step, then removed. Emptied at start. */
+  get trashDir(): string {
+    return join(this.root, 'trash');
+  }
+
+  volumeDir(id: VolumeId): string {
+    return join(this.volumesDir, id);
+  }
+  volumeImage(id: VolumeId): string {
+    return join(this.volumeDir(id), IMAGE_FILE);
+  }
+  volumeMeta(id: VolumeId): string {
+    return join(this.volumeDir(id), META_FILE);
+  }
+  snapshotDir(id: SnapshotId): string {
+    return join(this.snapshotsDir, id);
+  }
+}
+
+export const IMAGE_FILE = 'disk.img';
+export const META_FILE = 'meta.json';

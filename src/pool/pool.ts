@@ -1,0 +1,298 @@
+import { randomBytes } from 'node:crypto';
+import { access, constants, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Code, DollyError, alreadyExists, errnoCode, invalidArgument, notFound, toDollyError } from '../errors.js';
+import { OperationGate, throwIfAborted } from '../util/operation-gate.js';
+import { fsyncDir } from '../util/atomic-file.js';
+import { chooseVolumeSize, fitsRange } from './capacity.js';
+import type { CapacityRange } from './capacity.js';
+import { isVolumeId, validateName, volumeIdForName } from './ids.js';
+import type { VolumeId } from './ids.js';
+import { IMAGE_FILE, META_FILE, PoolLayout } from './layout.js';
+import { readMeta, writeMeta } from './meta.js';
+import type { ContentSource, FsType, VolumeMeta, VolumeMode } from './meta.js';
+import type { PreparedPool } from './prepare.js';
+import { reflink } from './reflink.js';
+import { formatSize } from './sizes.js';
+
+export const DEFAULT_FS_TYPE: FsType = 'ext4';
+
+/** What a caller asks for when creating a volume; the pool decides the rest. */
+export interface VolumeRequest {
+  name: string;
+  capacity: CapacityRange;
+  mode: VolumeMode;
+  /** undefined: inherit the source's filesystem, or the default (ext4) for a new volume. */
+  fsType: FsType | undefined;
+  parameters: Record<string, string>;
+  source: ContentSource | undefined;
+}
+
+export interface PoolStats {
+  totalBytes: number;
+  availableBytes: number;
+}
+
+type Logger = (message: string, fields?: Record<string, unknown>) => void;
+
+/**
+ * The storage engine: volumes are sparse image files, a clone is one reflink of the source's
+ * image. It knows nothing of gRPC; its errors carry the status code that fits the reason.
+ */
+export class Pool {
+  readonly layout: PoolLayout;
+  private readonly gate = new OperationGate();
+  private readonly rootDevice: number;
+
+  private constructor(
+    readonly prepared: PreparedPool,
+    rootDevice: number,
+  ) {
+    this.layout = new PoolLayout(prepared.root);
+    this.rootDevice = rootDevice;
+  }
+
+  /** Opens a prepared pool: creates its directories and clears work left by a crash. */
+  static async open(prepared: PreparedPool, log: Logger): Promise<Pool> {
+    const layout = new PoolLayout(prepared.root);
+    for (const dir of [layout.volumesDir, layout.snapshotsDir, layout.tmpDir, layout.trashDir]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+    for (const dir of [layout.tmpDir, layout.trashDir]) {
+      const leftovers = await readdir(dir);
+      if (leftovers.length > 0) log('removing work left by an earlier run', { dir, entries: leftovers.length });
+      await Promise.all(leftovers.map((entry) => rm(join(dir, entry), { recursive: true, force: true })));
+    }
+    await fsyncDir(prepared.root);
+    return new Pool(prepared, (await stat(prepared.root)).dev);
+  }
+
+  get root(): string {
+    return this.layout.root;
+  }
+
+  /**
+   * Creates a volume, empty or as a clone of `request.source`. Idempotent by name: a request
+   * compatible with an existing volume of that name returns it; an incompatible one fails with
+   * ALREADY_EXISTS. A failure leaves nothing behind.
+   */
+  createVolume(request: VolumeRequest, signal?: AbortSignal): Promise<VolumeMeta> {
+    validateName(request.name);
+    const id = volumeIdForName(request.name);
+    return this.gate.run(id, `create:${fingerprint(request)}`, signal, async (opSignal) => {
+      const existing = await this.getVolume(id);
+      if (existing) {
+        assertCompatible(existing, request);
+        return existing;
+      }
+      return this.buildVolume(id, request, opSignal);
+    });
+  }
+
+  /** Deletes a volume; a volume that does not exist is already deleted (OK). */
+  deleteVolume(id: VolumeId, signal?: AbortSignal): Promise<void> {
+    return this.gate.run(id, 'delete', signal, async () => {
+      const dir = this.layout.volumeDir(id);
+      const trash = join(this.layout.trashDir, `${id}.${randomBytes(6).toString('hex')}`);
+      try {
+        await rename(dir, trash);
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') return;
+        throw toDollyError(error, `cannot delete volume ${id}`);
+      }
+      // From here the volume no longer exists; removing its blocks can be finished at next start.
+      await fsyncDir(this.layout.volumesDir);
+      await rm(trash, { recursive: true, force: true });
+    });
+  }
+
+  async getVolume(id: VolumeId): Promise<VolumeMeta | undefined> {
+    return readMeta(this.layout.volumeMeta(id), id);
+  }
+
+  /** Every volume, sorted by ID (the order ListVolumes pages through). */
+  async listVolumes(): Promise<VolumeMeta[]> {
+    const names = (await readdir(this.layout.volumesDir)).filter(isVolumeId).sort();
+    const metas = await Promise.all(names.map((id) => this.getVolume(id)));
+    return metas.filter((meta): meta is VolumeMeta => meta !== undefined);
+  }
+
+  async stats(): Promise<PoolStats> {
+    const pool = await statfs(this.root);
+    let availableBytes = pool.bavail * pool.bsize;
+    if (this.prepared.hostDir) {
+      // An embedded pool's image is sparse: what it can still store is also bounded by the host.
+      const host = await statfs(join(this.prepared.hostDir, '..'));
+      availableBytes = Math.min(availableBytes, host.bavail * host.bsize);
+    }
+    return { totalBytes: pool.blocks * pool.bsize, availableBytes };
+  }
+
+  /** Throws FAILED_PRECONDITION when the pool cannot serve requests (unmounted, read-only, gone). */
+  async checkHealth(): Promise<void> {
+    try {
+      const root = await stat(this.root);
+      if (root.dev !== this.rootDevice) throw new Error('the pool filesystem is no longer mounted there');
+      await access(this.layout.volumesDir, constants.W_OK);
+      await access(this.layout.tmpDir, constants.W_OK);
+    } catch (error) {
+      throw new DollyError(
+        Code.FAILED_PRECONDITION,
+        `the pool at ${this.root} is not usable: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+
+  private async buildVolume(id: VolumeId, request: VolumeRequest, signal: AbortSignal): Promise<VolumeMeta> {
+    // Everything about the source is checked before anything is allocated.
+    const source = await this.resolveSource(request);
+    const { totalBytes } = await this.stats();
+    const sizeBytes = chooseVolumeSize(
+      request.capacity,
+      source && { sizeBytes: source.meta.sizeBytes, what: source.description },
+      totalBytes,
+    );
+    const meta: VolumeMeta = {
+      version: 1,
+      id,
+      name: request.name,
+      sizeBytes,
+      mode: request.mode,
+      fsType: request.mode === 'block' ? undefined : (request.fsType ?? source?.meta.fsType ?? DEFAULT_FS_TYPE),
+      parameters: request.parameters,
+      contentSource: request.source,
+      createdAt: new Date().toISOString(),
+    };
+
+    const work = join(this.layout.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
+    try {
+      throwIfAborted(signal);
+      await mkdir(work, { mode: 0o700 });
+      const image = join(work, IMAGE_FILE);
+      if (source) {
+        await this.cloneImage(source.image, image, source.description);
+        if (sizeBytes > source.meta.sizeBytes) await resizeImage(image, sizeBytes);
+      } else {
+        await createSparseImage(image, sizeBytes);
+      }
+      await writeMeta(join(work, META_FILE), meta);
+      throwIfAborted(signal);
+      // The one step that makes the volume exist: a crash before it leaves only tmp/ work.
+      await rename(work, this.layout.volumeDir(id));
+      await fsyncDir(this.layout.volumesDir);
+      return meta;
+    } catch (error) {
+      await rm(work, { recursive: true, force: true });
+      throw toDollyError(error, `cannot create volume ${JSON.stringify(request.name)}`);
+    }
+  }
+
+  private async resolveSource(
+    request: VolumeRequest,
+  ): Promise<{ meta: VolumeMeta; image: string; description: string } | undefined> {
+    const source = request.source;
+    if (!source) return undefined;
+    if (source.kind === 'snapshot') {
+      throw notFound(`snapshot ${source.snapshotId} does not exist`);
+    }
+    const meta = await this.getVolume(source.volumeId);
+    if (!meta) throw notFound(`source volume ${source.volumeId} does not exist`);
+    const description = `volume ${source.volumeId}`;
+    if (meta.mode !== request.mode) {
+      throw invalidArgument(
+        `the source ${description} is a ${modeName(meta.mode)} volume and cannot be cloned into a ${modeName(request.mode)} volume; source and clone must use the same volume mode`,
+      );
+    }
+    if (request.mode === 'mount' && request.fsType !== undefined && request.fsType !== meta.fsType) {
+      throw invalidArgument(
+        `the source ${description} holds ${meta.fsType ?? 'no'} filesystem, not ${request.fsType}; ask for fs_type ${meta.fsType ?? '""'} or none`,
+      );
+    }
+    return { meta, image: this.layout.volumeImage(source.volumeId), description };
+  }
+
+  private async cloneImage(sourceImage: string, image: string, description: string): Promise<void> {
+    try {
+      await reflink(sourceImage, image);
+    } catch (error) {
+      // The source was deleted between the check and the clone.
+      if (errnoCode(error) === 'ENOENT') throw notFound(`the source ${description} was deleted`);
+      throw error;
+    }
+  }
+}
+
+async function createSparseImage(path: string, sizeBytes: number): Promise<void> {
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    await handle.truncate(sizeBytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Grows a cloned image; the new tail is a hole, so it costs nothing until written. */
+async function resizeImage(path: string, sizeBytes: number): Promise<void> {
+  const handle = await open(path, 'r+');
+  try {
+    await handle.truncate(sizeBytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function modeName(mode: VolumeMode): string {
+  return mode === 'block' ? 'block' : 'filesystem';
+}
+
+function describeSource(source: ContentSource | undefined): string {
+  if (!source) return 'no source';
+  return source.kind === 'volume' ? `source volume ${source.volumeId}` : `source snapshot ${source.snapshotId}`;
+}
+
+function sameSource(a: ContentSource | undefined, b: ContentSource | undefined): boolean {
+  if (!a || !b) return a === b;
+  if (a.kind === 'volume' && b.kind === 'volume') return a.volumeId === b.volumeId;
+  if (a.kind === 'snapshot' && b.kind === 'snapshot') return a.snapshotId === b.snapshotId;
+  return false;
+}
+
+function sameParameters(a: Record<string, string>, b: Record<string, string>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
+}
+
+/** The CSI rule for a CreateVolume whose name exists: compatible → OK, else ALREADY_EXISTS. */
+function assertCompatible(existing: VolumeMeta, request: VolumeRequest): void {
+  const name = JSON.stringify(request.name);
+  const problems: string[] = [];
+  if (!fitsRange(existing.sizeBytes, request.capacity)) {
+    problems.push(`its size ${formatSize(existing.sizeBytes)} (${existing.sizeBytes} bytes) is outside the requested range`);
+  }
+  if (existing.mode !== request.mode) problems.push(`it is a ${modeName(existing.mode)} volume`);
+  if (request.mode === 'mount' && request.fsType !== undefined && request.fsType !== existing.fsType) {
+    problems.push(`its filesystem is ${existing.fsType ?? 'none'}`);
+  }
+  if (!sameParameters(existing.parameters, request.parameters)) problems.push('it was created with other parameters');
+  if (!sameSource(existing.contentSource, request.source)) {
+    problems.push(`it was created from ${describeSource(existing.contentSource)}, not ${describeSource(request.source)}`);
+  }
+  if (problems.length > 0) {
+    throw alreadyExists(`a volume named ${name} already exists (${existing.id}) and does not match this request: ${problems.join('; ')}`);
+  }
+}
+
+function fingerprint(request: VolumeRequest): string {
+  const parameters = Object.entries(request.parameters).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([
+    request.name,
+    request.capacity.requiredBytes,
+    request.capacity.limitBytes,
+    request.mode,
+    request.fsType ?? '',
+    parameters,
+    request.source ?? null,
+  ]);
+}

@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, readdir, realpath, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Code, DollyError, errnoCode } from '../errors.js';
+import { findMount } from '../host/mountinfo.js';
+import { mountImage } from '../host/mount.js';
+import { growXfs, makeXfsWithReflink } from '../host/xfs.js';
+import { reflink } from './reflink.js';
+import { formatSize } from './sizes.js';
+
+/** The backing file of an embedded pool, inside the pool directory, under its mount. */
+export const EMBEDDED_IMAGE = 'embedded-pool.img';
+
+export interface PreparedPool {
+  /** Where volumes/, snapshots/, tmp/ and trash/ live. */
+  root: string;
+  kind: 'native' | 'embedded';
+  fsType: string;
+  /** For an embedded pool, the sparse image that holds it (shadowed by the mount). */
+  backingFile: string | undefined;
+  /** For an embedded pool, a directory on the host filesystem that holds the backing file. */
+  hostDir: string | undefined;
+}
+
+export interface PrepareOptions {
+  dir: string;
+  /** Size of the embedded pool's backing file when Dolly has to create it (or grow it to). */
+  embeddedSizeBytes: number;
+  log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+/**
+ * Makes the pool directory usable. A directory whose filesystem can reflink (XFS with
+ * reflink=1, btrfs) is used as it is. Otherwise Dolly keeps a sparse XFS image in the directory
+ * and loop-mounts it over the directory, so the layout is the same either way and one command
+ * gives instant clones on any Linux host. The image is found and mounted again on the next start.
+ */
+export async function preparePool(options: PrepareOptions): Promise<PreparedPool> {
+  const dir = await ensureDirectory(options.dir);
+  const mounted = await findMount(dir);
+  const backingFile = join(dir, EMBEDDED_IMAGE);
+
+  // Already mounted (a driver restart without a reboot): keep using it.
+  if (mounted && (await canReflink(dir))) {
+    const embedded = mounted.fsType === 'xfs' && mounted.source.startsWith('/dev/loop') && (await isEmbeddedMount(dir));
+    if (embedded) await warnIfSmaller(dir, options);
+    return {
+      root: dir,
+      kind: embedded ? 'embedded' : 'native',
+      fsType: mounted.fsType,
+      backingFile: embedded ? backingFile : undefined,
+      hostDir: embedded ? dir : undefined,
+    };
+  }
+
+  if (await exists(backingFile)) {
+    options.log('mounting the embedded pool image', { image: backingFile, pool: dir });
+    await growImage(backingFile, options);
+    await mountEmbedded(backingFile, dir);
+    await growXfs(dir);
+    return embeddedPool(dir, backingFile);
+  }
+
+  if (await canReflink(dir)) {
+    const fs = await filesystemType(dir);
+    return { root: dir, kind: 'native', fsType: fs, backingFile: undefined, hostDir: undefined };
+  }
+
+  const entries = await readdir(dir);
+  if (entries.length > 0) {
+    throw new DollyError(
+      Code.FAILED_PRECONDITION,
+      `the pool directory ${dir} is on ${await filesystemType(dir)}, which cannot reflink, and it is not empty ` +
+        `(${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); point --pool at an empty directory ` +
+        `(Dolly then creates an embedded XFS pool there) or at a directory on XFS with reflink=1 or btrfs`,
+    );
+  }
+  options.log('the pool directory cannot reflink; creating an embedded XFS pool', {
+    pool: dir,
+    image: backingFile,
+    size: formatSize(options.embeddedSizeBytes),
+  });
+  await createEmbedded(backingFile, dir, options.embeddedSizeBytes);
+  return embeddedPool(dir, backingFile);
+}
+
+function embeddedPool(dir: string, backingFile: string): PreparedPool {
+  return { root: dir, kind: 'embedded', fsType: 'xfs', backingFile, hostDir: dir };
+}
+
+async function ensureDirectory(path: string): Promise<string> {
+  try {
+    await mkdir(path, { recursive: true, mode: 0o700 });
+    const resolved = await realpath(path);
+    if (!(await stat(resolved)).isDirectory()) throw new Error('not a directory');
+    return resolved;
+  } catch (error) {
+    throw new DollyError(
+      Code.FAILED_PRECONDITION,
+      `cannot use ${path} as the pool directory: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+async function createEmbedded(backingFile: string, dir: string, sizeBytes: number): Promise<void> {
+  const handle = await open(backingFile, 'wx', 0o600);
+  try {
+    await handle.truncate(sizeBytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await makeXfsWithReflink(backingFile, 'dolly-pool');
+    await mountEmbedded(backingFile, dir);
+  } catch (error) {
+    // Leave nothing half made: the next start would otherwise try to mount a broken image.
+    await rm(backingFile, { force: true });
+    throw error;
+  }
+}
+
+async function mountEmbedded(backingFile: string, dir: string): Promise<void> {
+  try {
+    await mountImage(backingFile, dir, 'xfs');
+  } catch (error) {
+    throw new DollyError(
+      Code.FAILED_PRECONDITION,
+      `cannot mount the embedded pool ${backingFile} on ${dir}: ${error instanceof Error ? error.message : String(error)} ` +
+        '(Dolly must run as root with loop devices available, and xfsprogs installed)',
+      { cause: error },
+    );
+  }
+  if (!(await canReflink(dir))) {
+    throw new DollyError(Code.FAILED_PRECONDITION, `the embedded pool mounted on ${dir} cannot reflink`);
+  }
+}
+
+/** The image is shadowed by its own mount, so its size is read from the loop device's sysfs entry. */
+async function isEmbeddedMount(dir: string): Promise<boolean> {
+  const mounted = await findMount(dir);
+  const loop = mounted?.source.replace('/dev/', '');
+  if (!loop) return false;
+  try {
+    const backing = (await readFile(`/sys/block/${loop}/loop/backing_file`, 'utf8')).trim();
+    return backing === join(dir, EMBEDDED_IMAGE);
+  } catch {
+    return false;
+  }
+}
+
+/** A mounted pool's image is shadowed by the mount itself, so it can only grow while unmounted. */
+async function warnIfSmaller(dir: string, options: PrepareOptions): Promise<void> {
+  const { blocks, bsize } = await statfs(dir);
+  if (blocks * bsize < options.embeddedSizeBytes) {
+    options.log('the embedded pool is smaller than --pool-size; it grows when it is next mounted', { pool: dir });
+  }
+}
+
+async function growImage(backingFile: string, options: PrepareOptions): Promise<void> {
+  const current = (await stat(backingFile)).size;
+  if (options.embeddedSizeBytes > current) {
+    options.log('growing the embedded pool image', {
+      image: backingFile,
+      from: formatSize(current),
+      to: formatSize(options.embeddedSizeBytes),
+    });
+    await truncate(backingFile, options.embeddedSizeBytes);
+  }
+}
+
+/**
+ * Whether files in `dir` can share blocks: a real FICLONE of a small probe file, which is the
+ * only test that cannot be fooled by mount options or filesystem versions.
+ */
+export async function canReflink(dir: string): Promise<boolean> {
+  const probe = join(dir, `.dolly-reflink-probe-${randomBytes(6).toString('hex')}`);
+  try {
+    await writeFile(probe, randomBytes(4096), { mode: 0o600 });
+    await reflink(probe, `${probe}.clone`);
+    return true;
+  } catch (error) {
+    if (error instanceof DollyError && error.code === Code.FAILED_PRECONDITION) return false;
+    throw new DollyError(
+      Code.FAILED_PRECONDITION,
+      `cannot write in the pool directory ${dir}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
+  } finally {
+    await rm(probe, { force: true });
+    await rm(`${probe}.clone`, { force: true });
+  }
+}
+
+async function filesystemType(dir: string): Promise<string> {
+  const magic = (await statfs(dir)).type;
+  const names: Record<number, string> = { 0xef53: 'ext4', 0x58465342: 'XFS', 0x9123683e: 'btrfs', 0x01021994: 'tmpfs' };
+  return names[magic] ?? `a filesystem of type 0x${magic.toString(16)}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return false;
+    throw error;
+  }
+}

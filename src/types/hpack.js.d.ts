@@ -1,0 +1,23 @@
+// Types for the parts of hpack.js that Dolly uses (the package ships none).
+declare module 'hpack.js' {
+  import type { Duplex } from 'node:stream';
+
+  export interface HeaderField {
+    name: string;
+    value: string;
+    neverIndex: boolean;
+  }
+
+  export interface Decompressor extends Duplex {
+    write(chunk: Buffer): boolean;
+    /** Decodes what was written so far; decoded fields are then available from read(). */
+    execute(): void;
+    read(): HeaderField | null;
+    updateTableSize(size: number): void;
+  }
+
+  const hpack: {
+    decompressor: { create(options: { table: { size: number } }): Decompressor };
+  };
+  export default hpack;
+}

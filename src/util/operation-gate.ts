@@ -1,0 +1,105 @@
+import { Code, DollyError } from '../errors.js';
+
+interface PendingOperation {
+  fingerprint: string;
+  promise: Promise<unknown>;
+  controller: AbortController;
+  /** Callers still waiting for the result; when the last one gives up, the operation is aborted. */
+  waiters: number;
+}
+
+export function deadlineError(): DollyError {
+  return new DollyError(
+    Code.DEADLINE_EXCEEDED,
+    'the request deadline passed before the operation finished; nothing was left half done, retry the request',
+  );
+}
+
+/** Throws DEADLINE_EXCEEDED when the signal has fired: the check at each step of an operation. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw deadlineError();
+}
+
+/**
+ * Serializes operations per key (a volume or snapshot ID) with no global lock: operations on
+ * different keys run in parallel. A request identical to one already queued or running (same
+ * key, same fingerprint) joins it and gets its result, instead of failing or running twice.
+ * An operation is aborted only when every caller waiting for it has gone (deadline or cancel).
+ */
+export class OperationGate {
+  private readonly tails = new Map<string, Promise<void>>();
+  private readonly pending = new Map<string, PendingOperation[]>();
+
+  run<T>(
+    key: string,
+    fingerprint: string,
+    signal: AbortSignal | undefined,
+    operation: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    throwIfAborted(signal);
+    const joined = this.pending.get(key)?.find(
+      (candidate) => candidate.fingerprint === fingerprint && !candidate.controller.signal.aborted,
+    );
+    // A joined operation has the same key and fingerprint, hence the same operation and result type.
+    return this.wait<T>(joined ?? this.enqueue(key, fingerprint, operation), signal);
+  }
+
+  /** Number of keys with queued or running operations (for tests and metrics). */
+  get busyKeys(): number {
+    return this.tails.size;
+  }
+
+  private enqueue<T>(
+    key: string,
+    fingerprint: string,
+    operation: (signal: AbortSignal) => Promise<T>,
+  ): PendingOperation {
+    const controller = new AbortController();
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const promise = previous.then(() => {
+      throwIfAborted(controller.signal);
+      return operation(controller.signal);
+    });
+    const entry: PendingOperation = { fingerprint, promise, controller, waiters: 0 };
+    const list = this.pending.get(key) ?? [];
+    list.push(entry);
+    this.pending.set(key, list);
+
+    const tail = promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      const remaining = (this.pending.get(key) ?? []).filter((candidate) => candidate !== entry);
+      if (remaining.length > 0) this.pending.set(key, remaining);
+      else this.pending.delete(key);
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return entry;
+  }
+
+  private wait<T>(entry: PendingOperation, signal: AbortSignal | undefined): Promise<T> {
+    entry.waiters += 1;
+    const result = entry.promise as Promise<T>;
+    if (!signal) return result;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => {
+        entry.waiters -= 1;
+        if (entry.waiters === 0) entry.controller.abort();
+        reject(deadlineError());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      result.then(
+        (value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
+}
