@@ -24,9 +24,14 @@ export interface ControllerOptions {
   topology: Record<string, string>;
 }
 
-/** Exactly what is implemented, each once. Alpha capabilities are never advertised. */
+/**
+ * Exactly what is implemented, each once. Alpha capabilities are never advertised: so
+ * ControllerGetVolume answers, but GET_VOLUME (alpha in CSI v1.12) is not announced, and the
+ * single-node single/multi-writer access modes are accepted without announcing
+ * SINGLE_NODE_MULTI_WRITER (alpha too).
+ */
 const CAPABILITIES: ControllerServiceCapability[] = (
-  ['CREATE_DELETE_VOLUME', 'CLONE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'GET_VOLUME', 'SINGLE_NODE_MULTI_WRITER'] as const
+  ['CREATE_DELETE_VOLUME', 'CLONE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY'] as const
 ).map((type) => ({ rpc: { type } }));
 
 function toCsiSource(source: ContentSource | undefined): VolumeContentSource | null {

@@ -59,5 +59,7 @@ export function secretFieldNames(): ReadonlySet<string> {
     }
   };
   visit(root);
+  // The spec warns that mount flags may carry sensitive data although they are not marked secret.
+  names.add('mount_flags');
   return names;
 }

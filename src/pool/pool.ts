@@ -122,7 +122,7 @@ export class Pool {
     let availableBytes = pool.bavail * pool.bsize;
     if (this.prepared.hostDir) {
       // An embedded pool's image is sparse: what it can still store is also bounded by the host.
-      const host = await statfs(join(this.prepared.hostDir, '..'));
+      const host = await statfs(this.prepared.hostDir);
       availableBytes = Math.min(availableBytes, host.bavail * host.bsize);
     }
     return { totalBytes: pool.blocks * pool.bsize, availableBytes };

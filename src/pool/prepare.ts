@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, readdir, realpath, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Code, DollyError, errnoCode } from '../errors.js';
 import { findMount } from '../host/mountinfo.js';
 import { mountImage } from '../host/mount.js';
@@ -18,7 +18,7 @@ export interface PreparedPool {
   fsType: string;
   /** For an embedded pool, the sparse image that holds it (shadowed by the mount). */
   backingFile: string | undefined;
-  /** For an embedded pool, a directory on the host filesystem that holds the backing file. */
+  /** For an embedded pool, a directory on the host filesystem that holds the backing file (the pool's parent). */
   hostDir: string | undefined;
 }
 
@@ -42,22 +42,25 @@ export async function preparePool(options: PrepareOptions): Promise<PreparedPool
 
   // Already mounted (a driver restart without a reboot): keep using it.
   if (mounted && (await canReflink(dir))) {
-    const embedded = mounted.fsType === 'xfs' && mounted.source.startsWith('/dev/loop') && (await isEmbeddedMount(dir));
-    if (embedded) await warnIfSmaller(dir, options);
-    return {
-      root: dir,
-      kind: embedded ? 'embedded' : 'native',
-      fsType: mounted.fsType,
-      backingFile: embedded ? backingFile : undefined,
-      hostDir: embedded ? dir : undefined,
-    };
+    const loop = await loopBehind(mounted.source);
+    if (loop?.backingFile === backingFile) {
+      if (loop.sizeBytes < options.embeddedSizeBytes) {
+        // The image is shadowed by its own mount, so it can only grow while unmounted.
+        options.log('the embedded pool is smaller than --pool-size; it grows when it is next mounted', {
+          pool: dir,
+          size: formatSize(loop.sizeBytes),
+        });
+      }
+      return embeddedPool(dir, backingFile);
+    }
+    return { root: dir, kind: 'native', fsType: mounted.fsType, backingFile: undefined, hostDir: undefined };
   }
 
   if (await exists(backingFile)) {
     options.log('mounting the embedded pool image', { image: backingFile, pool: dir });
-    await growImage(backingFile, options);
+    const grown = await growImage(backingFile, options);
     await mountEmbedded(backingFile, dir);
-    await growXfs(dir);
+    if (grown) await growXfs(dir);
     return embeddedPool(dir, backingFile);
   }
 
@@ -85,7 +88,7 @@ export async function preparePool(options: PrepareOptions): Promise<PreparedPool
 }
 
 function embeddedPool(dir: string, backingFile: string): PreparedPool {
-  return { root: dir, kind: 'embedded', fsType: 'xfs', backingFile, hostDir: dir };
+  return { root: dir, kind: 'embedded', fsType: 'xfs', backingFile, hostDir: dirname(dir) };
 }
 
 async function ensureDirectory(path: string): Promise<string> {
@@ -137,28 +140,24 @@ async function mountEmbedded(backingFile: string, dir: string): Promise<void> {
   }
 }
 
-/** The image is shadowed by its own mount, so its size is read from the loop device's sysfs entry. */
-async function isEmbeddedMount(dir: string): Promise<boolean> {
-  const mounted = await findMount(dir);
-  const loop = mounted?.source.replace('/dev/', '');
-  if (!loop) return false;
+/**
+ * The backing file and size of a loop device, from sysfs (the embedded pool's image is
+ * shadowed by its own mount, so it cannot be looked at through its path).
+ */
+async function loopBehind(device: string): Promise<{ backingFile: string; sizeBytes: number } | undefined> {
+  const name = /^\/dev\/(loop\d+)$/.exec(device)?.[1];
+  if (!name) return undefined;
   try {
-    const backing = (await readFile(`/sys/block/${loop}/loop/backing_file`, 'utf8')).trim();
-    return backing === join(dir, EMBEDDED_IMAGE);
+    const backingFile = (await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8')).trim();
+    const sectors = Number((await readFile(`/sys/block/${name}/size`, 'utf8')).trim());
+    return { backingFile, sizeBytes: sectors * 512 };
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** A mounted pool's image is shadowed by the mount itself, so it can only grow while unmounted. */
-async function warnIfSmaller(dir: string, options: PrepareOptions): Promise<void> {
-  const { blocks, bsize } = await statfs(dir);
-  if (blocks * bsize < options.embeddedSizeBytes) {
-    options.log('the embedded pool is smaller than --pool-size; it grows when it is next mounted', { pool: dir });
-  }
-}
-
-async function growImage(backingFile: string, options: PrepareOptions): Promise<void> {
+/** Grows the (unmounted) image to --pool-size; the filesystem is grown once mounted. */
+async function growImage(backingFile: string, options: PrepareOptions): Promise<boolean> {
   const current = (await stat(backingFile)).size;
   if (options.embeddedSizeBytes > current) {
     options.log('growing the embedded pool image', {
@@ -167,7 +166,9 @@ async function growImage(backingFile: string, options: PrepareOptions): Promise<
       to: formatSize(options.embeddedSizeBytes),
     });
     await truncate(backingFile, options.embeddedSizeBytes);
+    return true;
   }
+  return false;
 }
 
 /**

@@ -1,0 +1,92 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+
+export async function sh(file: string, args: string[]): Promise<string> {
+  const { stdout } = await execFileAsync(file, args, { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** Mount points at or below `dir`, deepest first (the order they must be unmounted in). */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  const points = text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((point) => point === dir || point.startsWith(`${dir}/`));
+  return [...new Set(points)].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Everything one test file creates lives in one temporary directory; cleanup() stops what was
+ * started, unmounts every mount below it (loop devices of `mount -o loop` detach on unmount)
+ * and removes it, whether the tests passed or not.
+ */
+export class Sandbox {
+  private readonly cleanups: (() => Promise<void>)[] = [];
+
+  private constructor(readonly dir: string) {}
+
+  static async create(label: string): Promise<Sandbox> {
+    return new Sandbox(await mkdtemp(`/tmp/dolly-test-${label}-`));
+  }
+
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  onCleanup(cleanup: () => Promise<void>): void {
+    this.cleanups.push(cleanup);
+  }
+
+  /** A loop-mounted XFS filesystem with reflinks: a real pool. */
+  async xfsPool(name: string, sizeBytes = 4 * 1024 ** 3): Promise<string> {
+    return this.loopFilesystem(name, sizeBytes, ['mkfs.xfs', '-q', '-m', 'reflink=1'], 'xfs');
+  }
+
+  /** A loop-mounted ext4 filesystem: a directory that cannot reflink. */
+  async ext4Dir(name: string, sizeBytes = 1024 ** 3): Promise<string> {
+    return this.loopFilesystem(name, sizeBytes, ['mkfs.ext4', '-q', '-F'], 'ext4');
+  }
+
+  private async loopFilesystem(name: string, sizeBytes: number, mkfs: string[], fsType: string): Promise<string> {
+    const image = this.path(`${name}.img`);
+    const mountPoint = this.path(name);
+    const handle = await open(image, 'wx');
+    await handle.truncate(sizeBytes);
+    await handle.close();
+    const [tool, ...args] = mkfs as [string, ...string[]];
+    await sh(tool, [...args, image]);
+    await mkdir(mountPoint);
+    await sh('mount', ['-t', fsType, '-o', 'loop', image, mountPoint]);
+    return mountPoint;
+  }
+
+  async cleanup(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const cleanup of this.cleanups.reverse()) {
+      await cleanup().catch((error: unknown) => errors.push(error));
+    }
+    for (const point of await mountsUnder(this.dir)) {
+      await unmountWithRetry(point).catch((error: unknown) => errors.push(error));
+    }
+    await rm(this.dir, { recursive: true, force: true }).catch((error: unknown) => errors.push(error));
+    if (errors.length > 0) throw new AggregateError(errors, `cleanup of ${this.dir} failed`);
+  }
+}
+
+async function unmountWithRetry(point: string): Promise<void> {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await sh('umount', [point]);
+      return;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
