@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { CsiServer } from '../csi/server.js';
+import { CsiServer, prepareSocketPath } from '../csi/server.js';
 import { socketPathOf } from '../csi/endpoint.js';
 import { createLogger, engineLog } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
@@ -36,6 +36,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const nodeId = options.nodeId ?? hostname();
   const socketPath = socketPathOf(options.endpoint);
   const embeddedSizeBytes = parseSize(options.poolSize);
+  // Before touching the pool: a second driver on a live socket must change nothing.
+  await prepareSocketPath(socketPath);
 
   const prepared = await preparePool({ dir: options.pool, embeddedSizeBytes, log: engineLog(log) });
   const pool = await Pool.open(prepared, engineLog(log));

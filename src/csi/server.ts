@@ -74,7 +74,7 @@ export class CsiServer {
 }
 
 /** Removes a stale socket left by a crash; refuses to replace anything else or a live server. */
-async function prepareSocketPath(path: string): Promise<void> {
+export async function prepareSocketPath(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
   let stats;
   try {
