@@ -22,7 +22,9 @@ for (const tool of ['mkfs.xfs', 'mkfs.ext4', 'losetup', 'mount', 'umount', 'find
   try {
     execFileSync('which', [tool], { stdio: 'ignore' });
   } catch {
-    fail(`${tool} is missing; install xfsprogs, e2fsprogs and util-linux (apt-get install -y xfsprogs e2fsprogs util-linux)`);
+    fail(
+      `${tool} is missing; install xfsprogs, e2fsprogs and util-linux (apt-get install -y xfsprogs e2fsprogs util-linux)`,
+    );
   }
 }
 try {

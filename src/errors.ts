@@ -40,7 +40,8 @@ export class DollyError extends Error {
   }
 }
 
-export const invalidArgument = (message: string): DollyError => new DollyError(Code.INVALID_ARGUMENT, message);
+export const invalidArgument = (message: string): DollyError =>
+  new DollyError(Code.INVALID_ARGUMENT, message);
 export const notFound = (message: string): DollyError => new DollyError(Code.NOT_FOUND, message);
 export const alreadyExists = (message: string): DollyError => new DollyError(Code.ALREADY_EXISTS, message);
 export const outOfRange = (message: string): DollyError => new DollyError(Code.OUT_OF_RANGE, message);

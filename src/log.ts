@@ -15,7 +15,10 @@ export function createLogger(options: { format?: LogFormat; level: LogLevel }): 
   const format = options.format ?? (process.stdout.isTTY ? 'text' : 'json');
   const base = { level: options.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (format === 'text') {
-    return pino(base, pretty({ colorize: process.stdout.isTTY, singleLine: true, ignore: 'pid,hostname', sync: true }));
+    return pino(
+      base,
+      pretty({ colorize: process.stdout.isTTY, singleLine: true, ignore: 'pid,hostname', sync: true }),
+    );
   }
   return pino(base);
 }

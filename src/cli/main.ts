@@ -14,11 +14,20 @@ program
   .command('serve')
   .description('run the CSI driver (Identity and Controller services) on a unix socket')
   .option('--endpoint <endpoint>', 'CSI endpoint (unix socket)', DEFAULTS.endpoint)
-  .option('--pool <dir>', 'pool directory; on a filesystem without reflinks an embedded XFS pool is created in it', DEFAULTS.pool)
+  .option(
+    '--pool <dir>',
+    'pool directory; on a filesystem without reflinks an embedded XFS pool is created in it',
+    DEFAULTS.pool,
+  )
   .option('--pool-size <size>', 'size of the embedded pool image (sparse; e.g. 10G, 500G)', DEFAULTS.poolSize)
-  .option('--node-id <id>', 'this node\'s ID (default: the host name)')
+  .option('--node-id <id>', "this node's ID (default: the host name)")
   .option('--driver-name <name>', 'CSI driver name', DEFAULTS.driverName)
-  .addOption(new Option('--log-format <format>', 'log format (default: text on a terminal, json otherwise)').choices(['json', 'text']))
+  .addOption(
+    new Option('--log-format <format>', 'log format (default: text on a terminal, json otherwise)').choices([
+      'json',
+      'text',
+    ]),
+  )
   .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
   .action(async (options: ServeOptions) => {
     await serve(options);

@@ -31,7 +31,9 @@ const DRIVER_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$/;
 export async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger({ format: options.logFormat, level: options.logLevel });
   if (!DRIVER_NAME.test(options.driverName)) {
-    throw new Error(`--driver-name ${JSON.stringify(options.driverName)} is not a valid CSI driver name (DNS-like, at most 63 characters)`);
+    throw new Error(
+      `--driver-name ${JSON.stringify(options.driverName)} is not a valid CSI driver name (DNS-like, at most 63 characters)`,
+    );
   }
   const nodeId = options.nodeId ?? hostname();
   const socketPath = socketPathOf(options.endpoint);

@@ -53,12 +53,16 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
   });
 
   return {
-    ControllerGetCapabilities: rpc('ControllerGetCapabilities', () => Promise.resolve({ capabilities: CAPABILITIES })),
+    ControllerGetCapabilities: rpc('ControllerGetCapabilities', () =>
+      Promise.resolve({ capabilities: CAPABILITIES }),
+    ),
 
     CreateVolume: rpc('CreateVolume', async (request, { signal }) => {
       if (request.name === '') throw invalidArgument('name is required');
       if (Object.keys(request.mutable_parameters).length > 0) {
-        throw invalidArgument('mutable_parameters are not supported (Dolly does not advertise MODIFY_VOLUME)');
+        throw invalidArgument(
+          'mutable_parameters are not supported (Dolly does not advertise MODIFY_VOLUME)',
+        );
       }
       const capabilities = parseCapabilities(request.volume_capabilities);
       checkTopology(request.accessibility_requirements, topology);
@@ -91,10 +95,15 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
         const reason = unsupportedReason(capability, index);
         if (reason) return void reasons.push(reason);
         const mode = capability.access_type === 'block' ? 'block' : 'mount';
-        if (mode !== meta.mode) reasons.push(`volume_capabilities[${index}] asks for ${mode} access but the volume is a ${meta.mode} volume`);
+        if (mode !== meta.mode)
+          reasons.push(
+            `volume_capabilities[${index}] asks for ${mode} access but the volume is a ${meta.mode} volume`,
+          );
         const fsType = capability.mount?.fs_type ?? '';
         if (mode === 'mount' && fsType !== '' && fsType !== meta.fsType) {
-          reasons.push(`volume_capabilities[${index}] asks for ${fsType} but the volume holds ${meta.fsType ?? 'no filesystem'}`);
+          reasons.push(
+            `volume_capabilities[${index}] asks for ${fsType} but the volume holds ${meta.fsType ?? 'no filesystem'}`,
+          );
         }
       });
       for (const [key, value] of Object.entries(request.volume_context)) {
@@ -105,7 +114,8 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
       } catch (error) {
         reasons.push(error instanceof Error ? error.message : String(error));
       }
-      if (Object.keys(request.mutable_parameters).length > 0) reasons.push('mutable_parameters are not supported');
+      if (Object.keys(request.mutable_parameters).length > 0)
+        reasons.push('mutable_parameters are not supported');
       if (reasons.length > 0) return { confirmed: null, message: reasons.join('; ') };
       return {
         confirmed: {
@@ -122,7 +132,10 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
       const maxEntries = parseMaxEntries(request.max_entries);
       const token = request.starting_token;
       if (token !== '' && !isVolumeId(token)) {
-        throw new DollyError(Code.ABORTED, `starting_token ${quote(token)} was not issued by Dolly; start again without it`);
+        throw new DollyError(
+          Code.ABORTED,
+          `starting_token ${quote(token)} was not issued by Dolly; start again without it`,
+        );
       }
       const volumes = await pool.listVolumes();
       // The token is the ID of the next volume to list, so volumes deleted meanwhile do not shift the pages.

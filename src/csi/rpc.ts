@@ -39,11 +39,17 @@ export function redact(value: unknown, secretFields: ReadonlySet<string>): unkno
   if (Array.isArray(value)) return value.map((item) => redact(item, secretFields));
   if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return value;
   return Object.fromEntries(
-    Object.entries(value).map(([key, field]) => [key, secretFields.has(key) ? '[redacted]' : redact(field, secretFields)]),
+    Object.entries(value).map(([key, field]) => [
+      key,
+      secretFields.has(key) ? '[redacted]' : redact(field, secretFields),
+    ]),
   );
 }
 
-function deadlineSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; dispose: () => void } {
+function deadlineSignal(call: grpc.ServerUnaryCall<unknown, unknown>): {
+  signal: AbortSignal;
+  dispose: () => void;
+} {
   const controller = new AbortController();
   const onCancel = (): void => controller.abort();
   call.on('cancelled', onCancel);
@@ -76,7 +82,7 @@ export function unary<Request, Response>(
 ): grpc.handleUnaryCall<Request, Response> {
   return (call, callback) => {
     const started = process.hrtime.bigint();
-    const { signal, dispose } = deadlineSignal(call as grpc.ServerUnaryCall<unknown, unknown>);
+    const { signal, dispose } = deadlineSignal(call);
     const subject = subjectOf(call.request);
     if (log.isLevelEnabled('debug')) {
       log.debug({ method, ...subject, request: redact(call.request, secretFields) }, 'request');
@@ -84,7 +90,12 @@ export function unary<Request, Response>(
     const finish = (code: Code, message?: string): void => {
       dispose();
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      const fields = { method, ...subject, durationMs: Math.round(durationMs * 1000) / 1000, code: codeName(code) };
+      const fields = {
+        method,
+        ...subject,
+        durationMs: Math.round(durationMs * 1000) / 1000,
+        code: codeName(code),
+      };
       if (code === Code.OK) {
         if (ROUTINE.has(method)) log.debug(fields, 'rpc');
         else log.info(fields, 'rpc');
@@ -111,15 +122,25 @@ export function unary<Request, Response>(
 
 /** Binds the logger and secret list once, so each service lists only its methods. */
 export function rpcFactory(log: Logger, secretFields: ReadonlySet<string>) {
-  return <Request, Response>(method: string, handler: RpcHandler<Request, Response>): grpc.handleUnaryCall<Request, Response> =>
-    unary(method, handler, log, secretFields);
+  return <Request, Response>(
+    method: string,
+    handler: RpcHandler<Request, Response>,
+  ): grpc.handleUnaryCall<Request, Response> => unary(method, handler, log, secretFields);
 }
 
 export type Rpc = ReturnType<typeof rpcFactory>;
 
 /** For an RPC whose capability Dolly does not advertise: a clear UNIMPLEMENTED, not a silent default. */
-export function notImplemented<Request, Response>(rpc: Rpc, method: string): grpc.handleUnaryCall<Request, Response> {
+export function notImplemented<Request, Response>(
+  rpc: Rpc,
+  method: string,
+): grpc.handleUnaryCall<Request, Response> {
   return rpc<Request, Response>(method, () =>
-    Promise.reject(new DollyError(Code.UNIMPLEMENTED, `${method} is not implemented by Dolly (its capability is not advertised)`)),
+    Promise.reject(
+      new DollyError(
+        Code.UNIMPLEMENTED,
+        `${method} is not implemented by Dolly (its capability is not advertised)`,
+      ),
+    ),
   );
 }

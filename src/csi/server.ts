@@ -36,13 +36,18 @@ export class CsiServer {
     const topology = { [TOPOLOGY_KEY]: options.nodeId };
 
     const grpcServer = new grpc.Server();
-    grpcServer.addService(csi.Identity.service, identityService(rpc, { driverName: options.driverName, pool: options.pool }));
+    grpcServer.addService(
+      csi.Identity.service,
+      identityService(rpc, { driverName: options.driverName, pool: options.pool }),
+    );
     grpcServer.addService(csi.Controller.service, controllerService(rpc, { pool: options.pool, topology }));
 
     // Connections are accepted here and handed to gRPC through the authority fix (see
     // transport/authority-fix.ts), so grpc-go clients that send the socket path as :authority work.
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = net.createServer((socket) => injector.injectConnection(new AuthorityFixingConnection(socket)));
+    const listener = net.createServer((socket) =>
+      injector.injectConnection(new AuthorityFixingConnection(socket)),
+    );
     await prepareSocketPath(options.socketPath);
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -84,7 +89,10 @@ export async function prepareSocketPath(path: string): Promise<void> {
     throw error;
   }
   if (!stats.isSocket()) {
-    throw new DollyError(Code.FAILED_PRECONDITION, `${path} exists and is not a socket; remove it or choose another --endpoint`);
+    throw new DollyError(
+      Code.FAILED_PRECONDITION,
+      `${path} exists and is not a socket; remove it or choose another --endpoint`,
+    );
   }
   if (await isListening(path)) {
     throw new DollyError(Code.FAILED_PRECONDITION, `another process is already serving on ${path}`);

@@ -83,7 +83,10 @@ export function parseCapacity(range: CapacityRange__Output | null): CapacityRang
 export function parseContentSource(source: VolumeContentSource__Output | null): ContentSource | undefined {
   if (!source) return undefined;
   if (source.type === 'volume' && source.volume) {
-    return { kind: 'volume', volumeId: parseVolumeId(source.volume.volume_id, 'volume_content_source.volume.volume_id') };
+    return {
+      kind: 'volume',
+      volumeId: parseVolumeId(source.volume.volume_id, 'volume_content_source.volume.volume_id'),
+    };
   }
   if (source.type === 'snapshot' && source.snapshot) {
     return {
@@ -98,7 +101,10 @@ export function parseContentSource(source: VolumeContentSource__Output | null): 
  * Dolly has no parameters of its own yet; it accepts only the metadata Kubernetes adds. An
  * unknown key is most likely a typo in a StorageClass, and silently ignoring it would hide that.
  */
-export function parseParameters(parameters: Record<string, string>, field = 'parameters'): Record<string, string> {
+export function parseParameters(
+  parameters: Record<string, string>,
+  field = 'parameters',
+): Record<string, string> {
   const unknown = Object.keys(parameters).filter((key) => !key.startsWith(KUBERNETES_PARAMETER_PREFIX));
   if (unknown.length > 0) {
     throw invalidArgument(
@@ -142,6 +148,7 @@ export function checkTopology(
 }
 
 export function parseMaxEntries(value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw invalidArgument(`max_entries must not be negative (got ${value})`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw invalidArgument(`max_entries must not be negative (got ${value})`);
   return value;
 }

@@ -48,7 +48,9 @@ export function run(file: string, args: readonly string[], options: RunOptions =
         } else {
           why = `\`${commandLine}\` failed: ${detail}`;
         }
-        reject(new DollyError(options.signal?.aborted ? Code.DEADLINE_EXCEEDED : code, why, { cause: error }));
+        reject(
+          new DollyError(options.signal?.aborted ? Code.DEADLINE_EXCEEDED : code, why, { cause: error }),
+        );
       },
     );
   });

@@ -14,7 +14,8 @@ export function validateCapacityRange(range: CapacityRange): CapacityRange {
     ['required_bytes', range.requiredBytes],
     ['limit_bytes', range.limitBytes],
   ] as const) {
-    if (!Number.isSafeInteger(value)) throw invalidArgument(`capacity_range.${field} ${value} is not a usable size`);
+    if (!Number.isSafeInteger(value))
+      throw invalidArgument(`capacity_range.${field} ${value} is not a usable size`);
     if (value < 0) throw invalidArgument(`capacity_range.${field} must not be negative (got ${value})`);
   }
   if (range.limitBytes > 0 && range.requiredBytes > range.limitBytes) {
@@ -53,7 +54,9 @@ export function chooseVolumeSize(
     }
   }
   const wanted =
-    range.requiredBytes > 0 ? range.requiredBytes : (source?.sizeBytes ?? Math.min(DEFAULT_VOLUME_BYTES, range.limitBytes || Infinity));
+    range.requiredBytes > 0
+      ? range.requiredBytes
+      : (source?.sizeBytes ?? Math.min(DEFAULT_VOLUME_BYTES, range.limitBytes || Infinity));
   let size = roundUp(Math.max(wanted, source?.sizeBytes ?? 0, 1), VOLUME_ALIGNMENT);
   if (range.limitBytes > 0 && size > range.limitBytes) {
     size = roundUp(Math.max(wanted, 1), MIN_ALIGNMENT);

@@ -33,7 +33,9 @@ export function quote(value: string): string {
 export function parseVolumeId(value: string, field = 'volume_id'): VolumeId {
   if (value === '') throw invalidArgument(`${field} is required`);
   if (!isVolumeId(value)) {
-    throw invalidArgument(`${field} ${quote(value)} is not a Dolly volume ID (expected vol- and 32 hex digits)`);
+    throw invalidArgument(
+      `${field} ${quote(value)} is not a Dolly volume ID (expected vol- and 32 hex digits)`,
+    );
   }
   return value;
 }

@@ -8,7 +8,8 @@ export type VolumeMode = 'mount' | 'block';
 export const FS_TYPES = ['ext4', 'xfs'] as const;
 export type FsType = (typeof FS_TYPES)[number];
 
-export type ContentSource = { kind: 'volume'; volumeId: VolumeId } | { kind: 'snapshot'; snapshotId: SnapshotId };
+export type ContentSource =
+  { kind: 'volume'; volumeId: VolumeId } | { kind: 'snapshot'; snapshotId: SnapshotId };
 
 /** What a volume is, as stored in volumes/<id>/meta.json. */
 export interface VolumeMeta {
@@ -41,7 +42,10 @@ export async function readMeta(path: string, expectedId: VolumeId): Promise<Volu
 }
 
 function corrupt(path: string, what: string): DollyError {
-  return new DollyError(Code.DATA_LOSS, `volume metadata ${path} is damaged (${what}); restore it or delete the volume directory`);
+  return new DollyError(
+    Code.DATA_LOSS,
+    `volume metadata ${path} is damaged (${what}); restore it or delete the volume directory`,
+  );
 }
 
 export function parseMeta(text: string, path: string, expectedId: VolumeId): VolumeMeta {
@@ -89,7 +93,11 @@ function parseContentSource(value: unknown, path: string): ContentSource | undef
     if (source.kind === 'volume' && typeof source.volumeId === 'string' && isVolumeId(source.volumeId)) {
       return { kind: 'volume', volumeId: source.volumeId };
     }
-    if (source.kind === 'snapshot' && typeof source.snapshotId === 'string' && isSnapshotId(source.snapshotId)) {
+    if (
+      source.kind === 'snapshot' &&
+      typeof source.snapshotId === 'string' &&
+      isSnapshotId(source.snapshotId)
+    ) {
       return { kind: 'snapshot', snapshotId: source.snapshotId };
     }
   }

@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { access, constants, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Code, DollyError, alreadyExists, errnoCode, invalidArgument, notFound, toDollyError } from '../errors.js';
+import {
+  Code,
+  DollyError,
+  alreadyExists,
+  errnoCode,
+  invalidArgument,
+  notFound,
+  toDollyError,
+} from '../errors.js';
 import { OperationGate, throwIfAborted } from '../util/operation-gate.js';
 import { fsyncDir } from '../util/atomic-file.js';
 import { chooseVolumeSize, fitsRange } from './capacity.js';
@@ -60,7 +68,8 @@ export class Pool {
     }
     for (const dir of [layout.tmpDir, layout.trashDir]) {
       const leftovers = await readdir(dir);
-      if (leftovers.length > 0) log('removing work left by an earlier run', { dir, entries: leftovers.length });
+      if (leftovers.length > 0)
+        log('removing work left by an earlier run', { dir, entries: leftovers.length });
       await Promise.all(leftovers.map((entry) => rm(join(dir, entry), { recursive: true, force: true })));
     }
     await fsyncDir(prepared.root);
@@ -158,7 +167,8 @@ export class Pool {
       name: request.name,
       sizeBytes,
       mode: request.mode,
-      fsType: request.mode === 'block' ? undefined : (request.fsType ?? source?.meta.fsType ?? DEFAULT_FS_TYPE),
+      fsType:
+        request.mode === 'block' ? undefined : (request.fsType ?? source?.meta.fsType ?? DEFAULT_FS_TYPE),
       parameters: request.parameters,
       contentSource: request.source,
       createdAt: new Date().toISOString(),
@@ -249,7 +259,9 @@ function modeName(mode: VolumeMode): string {
 
 function describeSource(source: ContentSource | undefined): string {
   if (!source) return 'no source';
-  return source.kind === 'volume' ? `source volume ${source.volumeId}` : `source snapshot ${source.snapshotId}`;
+  return source.kind === 'volume'
+    ? `source volume ${source.volumeId}`
+    : `source snapshot ${source.snapshotId}`;
 }
 
 function sameSource(a: ContentSource | undefined, b: ContentSource | undefined): boolean {
@@ -261,7 +273,9 @@ function sameSource(a: ContentSource | undefined, b: ContentSource | undefined):
 
 function sameParameters(a: Record<string, string>, b: Record<string, string>): boolean {
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key]);
+  return (
+    keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && a[key] === b[key])
+  );
 }
 
 /** The CSI rule for a CreateVolume whose name exists: compatible → OK, else ALREADY_EXISTS. */
@@ -269,18 +283,25 @@ function assertCompatible(existing: VolumeMeta, request: VolumeRequest): void {
   const name = JSON.stringify(request.name);
   const problems: string[] = [];
   if (!fitsRange(existing.sizeBytes, request.capacity)) {
-    problems.push(`its size ${formatSize(existing.sizeBytes)} (${existing.sizeBytes} bytes) is outside the requested range`);
+    problems.push(
+      `its size ${formatSize(existing.sizeBytes)} (${existing.sizeBytes} bytes) is outside the requested range`,
+    );
   }
   if (existing.mode !== request.mode) problems.push(`it is a ${modeName(existing.mode)} volume`);
   if (request.mode === 'mount' && request.fsType !== undefined && request.fsType !== existing.fsType) {
     problems.push(`its filesystem is ${existing.fsType ?? 'none'}`);
   }
-  if (!sameParameters(existing.parameters, request.parameters)) problems.push('it was created with other parameters');
+  if (!sameParameters(existing.parameters, request.parameters))
+    problems.push('it was created with other parameters');
   if (!sameSource(existing.contentSource, request.source)) {
-    problems.push(`it was created from ${describeSource(existing.contentSource)}, not ${describeSource(request.source)}`);
+    problems.push(
+      `it was created from ${describeSource(existing.contentSource)}, not ${describeSource(request.source)}`,
+    );
   }
   if (problems.length > 0) {
-    throw alreadyExists(`a volume named ${name} already exists (${existing.id}) and does not match this request: ${problems.join('; ')}`);
+    throw alreadyExists(
+      `a volume named ${name} already exists (${existing.id}) and does not match this request: ${problems.join('; ')}`,
+    );
   }
 }
 

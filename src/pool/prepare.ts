@@ -1,5 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, realpath, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  realpath,
+  rm,
+  stat,
+  statfs,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Code, DollyError, errnoCode } from '../errors.js';
 import { findMount } from '../host/mountinfo.js';
@@ -196,7 +207,12 @@ export async function canReflink(dir: string): Promise<boolean> {
 
 async function filesystemType(dir: string): Promise<string> {
   const magic = (await statfs(dir)).type;
-  const names: Record<number, string> = { 0xef53: 'ext4', 0x58465342: 'XFS', 0x9123683e: 'btrfs', 0x01021994: 'tmpfs' };
+  const names: Record<number, string> = {
+    0xef53: 'ext4',
+    0x58465342: 'XFS',
+    0x9123683e: 'btrfs',
+    0x01021994: 'tmpfs',
+  };
   return names[magic] ?? `a filesystem of type 0x${magic.toString(16)}`;
 }
 

@@ -33,7 +33,9 @@ export function parseSize(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(text);
   const unit = match ? UNITS[(match[2] ?? '').toLowerCase()] : undefined;
   if (!match || unit === undefined) {
-    throw invalidArgument(`${JSON.stringify(text)} is not a size; use a number with an optional unit (K, M, G, T)`);
+    throw invalidArgument(
+      `${JSON.stringify(text)} is not a size; use a number with an optional unit (K, M, G, T)`,
+    );
   }
   const bytes = Math.floor(Number(match[1]) * unit);
   if (!Number.isSafeInteger(bytes)) throw invalidArgument(`size ${JSON.stringify(text)} is too large`);

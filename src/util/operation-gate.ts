@@ -37,9 +37,9 @@ export class OperationGate {
     operation: (signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     throwIfAborted(signal);
-    const joined = this.pending.get(key)?.find(
-      (candidate) => candidate.fingerprint === fingerprint && !candidate.controller.signal.aborted,
-    );
+    const joined = this.pending
+      .get(key)
+      ?.find((candidate) => candidate.fingerprint === fingerprint && !candidate.controller.signal.aborted);
     // A joined operation has the same key and fingerprint, hence the same operation and result type.
     return this.wait<T>(joined ?? this.enqueue(key, fingerprint, operation), signal);
   }

@@ -13,14 +13,20 @@ export const GiB = 1024 * MiB;
 export const mountCapability = (fsType = 'ext4'): VolumeCapability[] => [
   { access_mode: { mode: 'SINGLE_NODE_WRITER' }, mount: { fs_type: fsType } },
 ];
-export const blockCapability = (): VolumeCapability[] => [{ access_mode: { mode: 'SINGLE_NODE_WRITER' }, block: {} }];
+export const blockCapability = (): VolumeCapability[] => [
+  { access_mode: { mode: 'SINGLE_NODE_WRITER' }, block: {} },
+];
 
 function isServiceError(error: unknown): error is ServiceError {
   return error instanceof Error && 'code' in error && typeof error.code === 'number';
 }
 
 /** Asserts that a call fails with exactly this gRPC code (and a message matching `pattern`). */
-export async function expectCode(call: Promise<unknown>, code: status, pattern?: RegExp): Promise<ServiceError> {
+export async function expectCode(
+  call: Promise<unknown>,
+  code: status,
+  pattern?: RegExp,
+): Promise<ServiceError> {
   try {
     await call;
   } catch (error) {
@@ -38,7 +44,12 @@ export async function expectCode(call: Promise<unknown>, code: status, pattern?:
 }
 
 /** Writes `length` bytes of a seeded pattern at `offset` into an image file. */
-export async function writePattern(path: string, offset: number, length: number, seed: string): Promise<void> {
+export async function writePattern(
+  path: string,
+  offset: number,
+  length: number,
+  seed: string,
+): Promise<void> {
   const handle = await open(path, 'r+');
   try {
     let written = 0;
@@ -63,7 +74,7 @@ export async function hashFile(path: string, length?: number): Promise<string> {
     const hash = createHash('sha256');
     const size = length ?? (await handle.stat()).size;
     const buffer = Buffer.alloc(4 * MiB);
-    for (let position = 0; position < size; ) {
+    for (let position = 0; position < size;) {
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - position), position);
       if (bytesRead === 0) break;
       hash.update(buffer.subarray(0, bytesRead));

@@ -99,9 +99,13 @@ export class Driver {
     const seen = this.logs.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => done(undefined, new Error('timed out waiting for a log line')), timeoutMs);
+      const timer = setTimeout(
+        () => done(undefined, new Error('timed out waiting for a log line')),
+        timeoutMs,
+      );
       const waiter = (line: LogLine | undefined): void => {
-        if (line === undefined) done(undefined, new Error(`dolly exited before the expected log line: ${this.stderrText}`));
+        if (line === undefined)
+          done(undefined, new Error(`dolly exited before the expected log line: ${this.stderrText}`));
         else if (match(line)) done(line);
       };
       const done = (line: LogLine | undefined, error?: Error): void => {
@@ -131,7 +135,17 @@ export async function startExpectingFailure(
 ): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(
     process.execPath,
-    [MAIN, 'serve', '--endpoint', `unix://${options.socketPath ?? sandbox.path('fail.sock')}`, '--pool', options.pool, '--log-format', 'json', ...(options.args ?? [])],
+    [
+      MAIN,
+      'serve',
+      '--endpoint',
+      `unix://${options.socketPath ?? sandbox.path('fail.sock')}`,
+      '--pool',
+      options.pool,
+      '--log-format',
+      'json',
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

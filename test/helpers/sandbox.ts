@@ -16,7 +16,11 @@ export async function mountsUnder(dir: string): Promise<string[]> {
   const points = text
     .split('\n')
     .filter(Boolean)
-    .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .map((line) =>
+      (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) =>
+        String.fromCharCode(parseInt(o, 8)),
+      ),
+    )
     .filter((point) => point === dir || point.startsWith(`${dir}/`));
   return [...new Set(points)].sort((a, b) => b.length - a.length);
 }
@@ -53,7 +57,12 @@ export class Sandbox {
     return this.loopFilesystem(name, sizeBytes, ['mkfs.ext4', '-q', '-F'], 'ext4');
   }
 
-  private async loopFilesystem(name: string, sizeBytes: number, mkfs: string[], fsType: string): Promise<string> {
+  private async loopFilesystem(
+    name: string,
+    sizeBytes: number,
+    mkfs: string[],
+    fsType: string,
+  ): Promise<string> {
     const image = this.path(`${name}.img`);
     const mountPoint = this.path(name);
     const handle = await open(image, 'wx');

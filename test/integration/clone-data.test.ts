@@ -33,7 +33,7 @@ describe('clones are reflinks: same bytes, no extra space, independent', () => {
   });
   after(async () => sandbox.cleanup());
 
-  it('a clone has exactly the source\'s bytes and costs no space until written', async () => {
+  it("a clone has exactly the source's bytes and costs no space until written", async () => {
     const source = await create('source', undefined, 512 * MiB);
     // Data at the start, in the middle and at the very end of the image, holes in between.
     await writePattern(image(source), 0, 64 * MiB, 'a');
@@ -46,7 +46,10 @@ describe('clones are reflinks: same bytes, no extra space, independent', () => {
     const usedAfter = await usedBytes();
     assert.equal(await hashFile(image(clone)), sourceHash);
     // 100 MiB of data was cloned; a copy would use 100 MiB more. Allow for metadata only.
-    assert.ok(usedAfter - usedBefore < 4 * MiB, `the clone used ${usedAfter - usedBefore} bytes of new space`);
+    assert.ok(
+      usedAfter - usedBefore < 4 * MiB,
+      `the clone used ${usedAfter - usedBefore} bytes of new space`,
+    );
     assert.equal((await stat(image(clone))).size, 512 * MiB);
 
     // Writing one side does not change the other.

@@ -51,12 +51,22 @@ describe('concurrent requests', () => {
   it('interleaved creates and deletes of many names leave a consistent pool', async () => {
     const names = Array.from({ length: 40 }, (_, i) => `churn-${i}`);
     const created = await Promise.all(
-      names.map((name) => driver.client.createVolume({ name, volume_capabilities: mountCapability(), capacity_range: { required_bytes: MiB } })),
+      names.map((name) =>
+        driver.client.createVolume({
+          name,
+          volume_capabilities: mountCapability(),
+          capacity_range: { required_bytes: MiB },
+        }),
+      ),
     );
     await Promise.all(
       created.flatMap((response, i) => [
         driver.client.deleteVolume({ volume_id: response.volume!.volume_id }),
-        driver.client.createVolume({ name: `churn-extra-${i}`, volume_capabilities: mountCapability(), capacity_range: { required_bytes: MiB } }),
+        driver.client.createVolume({
+          name: `churn-extra-${i}`,
+          volume_capabilities: mountCapability(),
+          capacity_range: { required_bytes: MiB },
+        }),
       ]),
     );
     const listed = (await driver.client.listVolumes({})).entries.map((entry) => entry.volume!.volume_id);
@@ -66,11 +76,17 @@ describe('concurrent requests', () => {
   });
 
   it('a create and a delete of the same volume racing end in one of the two valid states', async () => {
-    const request = { name: 'race', volume_capabilities: mountCapability(), capacity_range: { required_bytes: MiB } };
+    const request = {
+      name: 'race',
+      volume_capabilities: mountCapability(),
+      capacity_range: { required_bytes: MiB },
+    };
     const { volume } = await driver.client.createVolume(request);
     const id = volume!.volume_id;
     await Promise.all([driver.client.deleteVolume({ volume_id: id }), driver.client.createVolume(request)]);
-    const exists = (await driver.client.listVolumes({})).entries.some((entry) => entry.volume!.volume_id === id);
+    const exists = (await driver.client.listVolumes({})).entries.some(
+      (entry) => entry.volume!.volume_id === id,
+    );
     const onDisk = (await readdir(join(pool, 'volumes'))).includes(id);
     assert.equal(exists, onDisk);
   });

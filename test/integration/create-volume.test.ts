@@ -45,17 +45,25 @@ describe('CreateVolume', () => {
       ],
       ['negative required_bytes', { capacity_range: { required_bytes: -1 } }, /must not be negative/],
       ['negative limit_bytes', { capacity_range: { limit_bytes: -5 } }, /must not be negative/],
-      ['required above limit', { capacity_range: { required_bytes: 2 * MiB, limit_bytes: MiB } }, /larger than limit_bytes/],
-      ['absurd size (2^62)', { capacity_range: { required_bytes: '4611686018427387904' } }, /not a usable size/],
+      [
+        'required above limit',
+        { capacity_range: { required_bytes: 2 * MiB, limit_bytes: MiB } },
+        /larger than limit_bytes/,
+      ],
+      [
+        'absurd size (2^62)',
+        { capacity_range: { required_bytes: '4611686018427387904' } },
+        /not a usable size/,
+      ],
       ['unknown parameter', { parameters: { replicas: '3' } }, /unknown parameters "replicas"/],
       ['mutable parameters', { mutable_parameters: { iops: '5' } }, /mutable_parameters/],
       [
-        'source volume ID that is not Dolly\'s',
+        "source volume ID that is not Dolly's",
         { volume_content_source: { volume: { volume_id: '../../../../etc' } } },
         /not a Dolly volume ID/,
       ],
       [
-        'snapshot ID that is not Dolly\'s',
+        "snapshot ID that is not Dolly's",
         { volume_content_source: { snapshot: { snapshot_id: 'snap-../../x' } } },
         /not a Dolly snapshot ID/,
       ],
@@ -75,7 +83,7 @@ describe('CreateVolume', () => {
     }
   });
 
-  it('without a capacity range makes a 1 GiB volume with this node\'s topology', async () => {
+  it("without a capacity range makes a 1 GiB volume with this node's topology", async () => {
     const { volume } = await create('default-size');
     assert.ok(volume);
     assert.equal(volume.capacity_bytes, GiB);
@@ -90,7 +98,9 @@ describe('CreateVolume', () => {
   it('honours required_bytes and limit_bytes, rounding to whole MiB only when the limit allows', async () => {
     const rounded = await create('range-rounded', { capacity_range: { required_bytes: 10 * MiB + 1 } });
     assert.equal(rounded.volume?.capacity_bytes, 11 * MiB);
-    const tight = await create('range-tight', { capacity_range: { required_bytes: 10 * MiB + 1, limit_bytes: 10 * MiB + 4096 } });
+    const tight = await create('range-tight', {
+      capacity_range: { required_bytes: 10 * MiB + 1, limit_bytes: 10 * MiB + 4096 },
+    });
     assert.equal(tight.volume?.capacity_bytes, 10 * MiB + 4096);
     const limitOnly = await create('range-limit-only', { capacity_range: { limit_bytes: 64 * MiB } });
     assert.equal(limitOnly.volume?.capacity_bytes, 64 * MiB);
@@ -101,11 +111,18 @@ describe('CreateVolume', () => {
   });
 
   it('a volume larger than the whole pool is OUT_OF_RANGE', async () => {
-    await expectCode(create('too-big', { capacity_range: { required_bytes: 1024 * GiB } }), status.OUT_OF_RANGE, /larger than the whole pool/);
+    await expectCode(
+      create('too-big', { capacity_range: { required_bytes: 1024 * GiB } }),
+      status.OUT_OF_RANGE,
+      /larger than the whole pool/,
+    );
   });
 
   it('accepts the parameters Kubernetes adds', async () => {
-    const parameters = { 'csi.storage.k8s.io/pvc/name': 'data', 'csi.storage.k8s.io/pvc/namespace': 'default' };
+    const parameters = {
+      'csi.storage.k8s.io/pvc/name': 'data',
+      'csi.storage.k8s.io/pvc/namespace': 'default',
+    };
     const { volume } = await create('k8s-params', { parameters });
     assert.ok(volume);
   });
@@ -115,15 +132,25 @@ describe('CreateVolume', () => {
     const first = await create('idem', request);
     const again = await create('idem', request);
     assert.deepEqual(again, first);
-    const relaxed = await create('idem', { capacity_range: { required_bytes: 16 * MiB, limit_bytes: 64 * MiB } });
+    const relaxed = await create('idem', {
+      capacity_range: { required_bytes: 16 * MiB, limit_bytes: 64 * MiB },
+    });
     assert.equal(relaxed.volume?.volume_id, first.volume?.volume_id);
-    await expectCode(create('idem', { capacity_range: { required_bytes: 64 * MiB } }), status.ALREADY_EXISTS, /outside the requested range/);
+    await expectCode(
+      create('idem', { capacity_range: { required_bytes: 64 * MiB } }),
+      status.ALREADY_EXISTS,
+      /outside the requested range/,
+    );
     await expectCode(
       driver.client.createVolume({ name: 'idem', volume_capabilities: blockCapability(), ...request }),
       status.ALREADY_EXISTS,
       /filesystem volume/,
     );
-    await expectCode(create('idem', { ...request, volume_capabilities: mountCapability('xfs') }), status.ALREADY_EXISTS, /filesystem is ext4/);
+    await expectCode(
+      create('idem', { ...request, volume_capabilities: mountCapability('xfs') }),
+      status.ALREADY_EXISTS,
+      /filesystem is ext4/,
+    );
     await expectCode(
       create('idem', { ...request, parameters: { 'csi.storage.k8s.io/pvc/name': 'other' } }),
       status.ALREADY_EXISTS,
@@ -132,11 +159,15 @@ describe('CreateVolume', () => {
   });
 
   it('requisite topology: this node is OK, another node is RESOURCE_EXHAUSTED', async () => {
-    const here = { requisite: [{ segments: { [TOPOLOGY_KEY]: 'elsewhere' } }, { segments: { [TOPOLOGY_KEY]: NODE_ID } }] };
+    const here = {
+      requisite: [{ segments: { [TOPOLOGY_KEY]: 'elsewhere' } }, { segments: { [TOPOLOGY_KEY]: NODE_ID } }],
+    };
     assert.ok((await create('topo-here', { accessibility_requirements: here })).volume);
     const before = await poolEntries();
     await expectCode(
-      create('topo-elsewhere', { accessibility_requirements: { requisite: [{ segments: { [TOPOLOGY_KEY]: 'elsewhere' } }] } }),
+      create('topo-elsewhere', {
+        accessibility_requirements: { requisite: [{ segments: { [TOPOLOGY_KEY]: 'elsewhere' } }] },
+      }),
       status.RESOURCE_EXHAUSTED,
       /own node/,
     );
@@ -150,7 +181,8 @@ describe('CreateVolume', () => {
     let blockSource: string;
 
     before(async () => {
-      source = (await create('clone-source', { capacity_range: { required_bytes: 100 * MiB } })).volume!.volume_id;
+      source = (await create('clone-source', { capacity_range: { required_bytes: 100 * MiB } })).volume!
+        .volume_id;
       blockSource = (
         await driver.client.createVolume({
           name: 'clone-block-source',
@@ -162,7 +194,7 @@ describe('CreateVolume', () => {
 
     const fromSource = (volumeId: string) => ({ volume_content_source: { volume: { volume_id: volumeId } } });
 
-    it('echoes the content source and has the source\'s size by default', async () => {
+    it("echoes the content source and has the source's size by default", async () => {
       const { volume } = await create('clone-1', fromSource(source));
       assert.ok(volume);
       assert.equal(volume.capacity_bytes, 100 * MiB);
@@ -172,9 +204,15 @@ describe('CreateVolume', () => {
 
     it('a missing source is NOT_FOUND, checked before anything is allocated', async () => {
       const before = await poolEntries();
-      await expectCode(create('clone-missing', fromSource(`vol-${'0'.repeat(32)}`)), status.NOT_FOUND, /does not exist/);
       await expectCode(
-        create('clone-missing-snap', { volume_content_source: { snapshot: { snapshot_id: `snap-${'0'.repeat(32)}` } } }),
+        create('clone-missing', fromSource(`vol-${'0'.repeat(32)}`)),
+        status.NOT_FOUND,
+        /does not exist/,
+      );
+      await expectCode(
+        create('clone-missing-snap', {
+          volume_content_source: { snapshot: { snapshot_id: `snap-${'0'.repeat(32)}` } },
+        }),
         status.NOT_FOUND,
       );
       assert.deepEqual(await poolEntries(), before);
@@ -183,11 +221,19 @@ describe('CreateVolume', () => {
     it('block versus filesystem mismatch is INVALID_ARGUMENT', async () => {
       const before = await poolEntries();
       await expectCode(
-        driver.client.createVolume({ name: 'clone-mode', volume_capabilities: blockCapability(), ...fromSource(source) }),
+        driver.client.createVolume({
+          name: 'clone-mode',
+          volume_capabilities: blockCapability(),
+          ...fromSource(source),
+        }),
         status.INVALID_ARGUMENT,
         /same volume mode/,
       );
-      await expectCode(create('clone-mode-2', fromSource(blockSource)), status.INVALID_ARGUMENT, /same volume mode/);
+      await expectCode(
+        create('clone-mode-2', fromSource(blockSource)),
+        status.INVALID_ARGUMENT,
+        /same volume mode/,
+      );
       await expectCode(
         create('clone-fs', { ...fromSource(source), volume_capabilities: mountCapability('xfs') }),
         status.INVALID_ARGUMENT,
@@ -211,9 +257,12 @@ describe('CreateVolume', () => {
     });
 
     it('larger than the source really is larger', async () => {
-      const { volume } = await create('clone-large', { ...fromSource(source), capacity_range: { required_bytes: 300 * MiB } });
+      const { volume } = await create('clone-large', {
+        ...fromSource(source),
+        capacity_range: { required_bytes: 300 * MiB },
+      });
       assert.equal(volume?.capacity_bytes, 300 * MiB);
-      const image = await stat(join(pool, 'volumes', volume!.volume_id, 'disk.img'));
+      const image = await stat(join(pool, 'volumes', volume.volume_id, 'disk.img'));
       assert.equal(image.size, 300 * MiB);
     });
 
@@ -229,15 +278,25 @@ describe('CreateVolume', () => {
     it('retries with the same source are OK; another or no source is ALREADY_EXISTS', async () => {
       const first = await create('clone-idem', fromSource(source));
       assert.deepEqual(await create('clone-idem', fromSource(source)), first);
-      await expectCode(create('clone-idem', fromSource(blockSource)), status.ALREADY_EXISTS, /created from source volume/);
+      await expectCode(
+        create('clone-idem', fromSource(blockSource)),
+        status.ALREADY_EXISTS,
+        /created from source volume/,
+      );
       await expectCode(create('clone-idem'), status.ALREADY_EXISTS, /not no source/);
       await expectCode(
-        create('clone-idem', { volume_content_source: { snapshot: { snapshot_id: `snap-${'1'.repeat(32)}` } } }),
+        create('clone-idem', {
+          volume_content_source: { snapshot: { snapshot_id: `snap-${'1'.repeat(32)}` } },
+        }),
         status.ALREADY_EXISTS,
       );
       // And a plain volume retried with a source.
       await create('plain-idem');
-      await expectCode(create('plain-idem', fromSource(source)), status.ALREADY_EXISTS, /created from no source/);
+      await expectCode(
+        create('plain-idem', fromSource(source)),
+        status.ALREADY_EXISTS,
+        /created from no source/,
+      );
     });
   });
 });

@@ -53,7 +53,11 @@ describe('hostile IDs never reach a path', () => {
   it('DeleteVolume rejects every one with INVALID_ARGUMENT and touches nothing', async () => {
     const before = await canaryFiles();
     for (const id of hostile()) {
-      await expectCode(driver.client.deleteVolume({ volume_id: id }), status.INVALID_ARGUMENT, /not a Dolly volume ID/);
+      await expectCode(
+        driver.client.deleteVolume({ volume_id: id }),
+        status.INVALID_ARGUMENT,
+        /not a Dolly volume ID/,
+      );
     }
     assert.deepEqual(await canaryFiles(), before);
   });
@@ -80,7 +84,10 @@ describe('hostile IDs never reach a path', () => {
         status.INVALID_ARGUMENT,
       );
     }
-    const { volume } = await driver.client.createVolume({ name: '../../canary', volume_capabilities: mountCapability() });
+    const { volume } = await driver.client.createVolume({
+      name: '../../canary',
+      volume_capabilities: mountCapability(),
+    });
     assert.match(volume!.volume_id, /^vol-[0-9a-f]{32}$/);
     await driver.client.deleteVolume({ volume_id: volume!.volume_id });
     assert.deepEqual(await canaryFiles(), before);

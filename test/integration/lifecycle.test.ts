@@ -81,7 +81,10 @@ describe('driver lifecycle: stop, restart, crash', () => {
   });
 
   it('rejects bad flags with a clear message', async () => {
-    const badEndpoint = await startExpectingFailure(sandbox, { pool, args: ['--endpoint', 'tcp://127.0.0.1:9000'] });
+    const badEndpoint = await startExpectingFailure(sandbox, {
+      pool,
+      args: ['--endpoint', 'tcp://127.0.0.1:9000'],
+    });
     assert.equal(badEndpoint.code, 1);
     assert.match(badEndpoint.stderr, /not a unix socket/);
     const badSize = await startExpectingFailure(sandbox, { pool, args: ['--pool-size', 'lots'] });

@@ -30,8 +30,13 @@ describe('structured logs', () => {
     const deleted = await driver.waitForLog((line) => line.msg === 'rpc' && line.method === 'DeleteVolume');
     assert.equal(deleted.volume, volume!.volume_id);
 
-    await expectCode(driver.client.controllerGetVolume({ volume_id: `vol-${'9'.repeat(32)}` }), status.NOT_FOUND);
-    const failed = await driver.waitForLog((line) => line.msg === 'rpc' && line.method === 'ControllerGetVolume');
+    await expectCode(
+      driver.client.controllerGetVolume({ volume_id: `vol-${'9'.repeat(32)}` }),
+      status.NOT_FOUND,
+    );
+    const failed = await driver.waitForLog(
+      (line) => line.msg === 'rpc' && line.method === 'ControllerGetVolume',
+    );
     assert.equal(failed.code, 'NOT_FOUND');
     assert.match(String(failed.error), /does not exist/);
     assert.equal(failed.level, 40, 'a client error is a warning');
@@ -40,7 +45,9 @@ describe('structured logs', () => {
   it('never logs secrets, even at debug level', async () => {
     await driver.client.createVolume({
       name: 'with-secrets',
-      volume_capabilities: [{ access_mode: { mode: 'SINGLE_NODE_WRITER' }, mount: { mount_flags: ['password=flag-hunter2'] } }],
+      volume_capabilities: [
+        { access_mode: { mode: 'SINGLE_NODE_WRITER' }, mount: { mount_flags: ['password=flag-hunter2'] } },
+      ],
       capacity_range: { required_bytes: MiB },
       secrets: { token: 'secret-hunter2' },
     });

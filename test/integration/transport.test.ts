@@ -37,12 +37,17 @@ async function rawCalls(socketPath: string, authority: string, paths: string[]):
             'user-agent': 'grpc-go/1.60.0',
           });
           const chunks: Buffer[] = [];
-          const result: RawResponse = { httpStatus: undefined, grpcStatus: undefined, grpcMessage: undefined, body: Buffer.alloc(0) };
+          const result: RawResponse = {
+            httpStatus: undefined,
+            grpcStatus: undefined,
+            grpcMessage: undefined,
+            body: Buffer.alloc(0),
+          };
           stream.on('response', (headers) => {
             result.httpStatus = headers[':status'];
             result.grpcStatus ??= headers['grpc-status'] as string | undefined;
           });
-          stream.on('trailers', (trailers) => {
+          stream.on('trailers', (trailers: http2.IncomingHttpHeaders) => {
             result.grpcStatus = trailers['grpc-status'] as string | undefined;
             result.grpcMessage = trailers['grpc-message'] as string | undefined;
           });
@@ -93,7 +98,9 @@ describe('gRPC transport as grpc-go clients speak it', () => {
         assert.equal(response.httpStatus, 200);
         assert.equal(response.grpcStatus, '0', response.grpcMessage);
       }
-      const info = GetPluginInfoResponse.toObject(GetPluginInfoResponse.decode(responses[2]!.body.subarray(5))) as {
+      const info = GetPluginInfoResponse.toObject(
+        GetPluginInfoResponse.decode(responses[2]!.body.subarray(5)),
+      ) as {
         name: string;
       };
       assert.equal(info.name, 'dolly.csi.dev');
@@ -101,7 +108,9 @@ describe('gRPC transport as grpc-go clients speak it', () => {
   }
 
   it('an unknown method is UNIMPLEMENTED, not a broken connection', async () => {
-    const [response] = await rawCalls(driver.socketPath, driver.socketPath, ['/csi.v1.Identity/NoSuchMethod']);
+    const [response] = await rawCalls(driver.socketPath, driver.socketPath, [
+      '/csi.v1.Identity/NoSuchMethod',
+    ]);
     assert.equal(response?.grpcStatus, String(12));
   });
 

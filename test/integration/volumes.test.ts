@@ -50,7 +50,12 @@ describe('Identity and the Controller RPCs around volumes', () => {
   it('ControllerGetCapabilities lists what is implemented, each once, nothing alpha', async () => {
     const { capabilities } = await driver.client.controllerGetCapabilities();
     const types = capabilities.map((capability) => capability.rpc?.type ?? 'none');
-    assert.deepEqual([...types].sort(), ['CLONE_VOLUME', 'CREATE_DELETE_VOLUME', 'GET_CAPACITY', 'LIST_VOLUMES']);
+    assert.deepEqual([...types].sort(), [
+      'CLONE_VOLUME',
+      'CREATE_DELETE_VOLUME',
+      'GET_CAPACITY',
+      'LIST_VOLUMES',
+    ]);
     assert.equal(new Set(types).size, types.length);
     const alpha = alphaValues('csi.v1.ControllerServiceCapability.RPC.Type');
     assert.ok(alpha.has('GET_SNAPSHOT'), 'the proto marks alpha values');
@@ -78,14 +83,21 @@ describe('Identity and the Controller RPCs around volumes', () => {
       }
       token = page.next_token;
     } while (token !== '');
-    assert.deepEqual(pages.map((page) => page.length), [3, 3, 1]);
+    assert.deepEqual(
+      pages.map((page) => page.length),
+      [3, 3, 1],
+    );
     assert.deepEqual(pages.flat(), [...ids].sort());
 
     const all = await driver.client.listVolumes({});
     assert.equal(all.entries.length, 7);
     assert.equal(all.next_token, '');
 
-    await expectCode(driver.client.listVolumes({ starting_token: 'page-2' }), status.ABORTED, /not issued by Dolly/);
+    await expectCode(
+      driver.client.listVolumes({ starting_token: 'page-2' }),
+      status.ABORTED,
+      /not issued by Dolly/,
+    );
     await expectCode(driver.client.listVolumes({ max_entries: -1 }), status.INVALID_ARGUMENT);
 
     // A volume deleted between pages does not shift the next page.
@@ -99,18 +111,31 @@ describe('Identity and the Controller RPCs around volumes', () => {
   });
 
   it('ControllerGetVolume: the volume, NOT_FOUND for an unknown ID, INVALID_ARGUMENT for a foreign one', async () => {
-    const { volume } = await driver.client.createVolume({ name: 'get-me', volume_capabilities: blockCapability() });
+    const { volume } = await driver.client.createVolume({
+      name: 'get-me',
+      volume_capabilities: blockCapability(),
+    });
     const got = await driver.client.controllerGetVolume({ volume_id: volume!.volume_id });
     assert.equal(got.volume?.volume_id, volume!.volume_id);
     assert.equal(got.volume?.capacity_bytes, GiB);
     assert.ok(got.status);
-    await expectCode(driver.client.controllerGetVolume({ volume_id: `vol-${'a'.repeat(32)}` }), status.NOT_FOUND);
+    await expectCode(
+      driver.client.controllerGetVolume({ volume_id: `vol-${'a'.repeat(32)}` }),
+      status.NOT_FOUND,
+    );
     await expectCode(driver.client.controllerGetVolume({ volume_id: 'pvc-1234' }), status.INVALID_ARGUMENT);
-    await expectCode(driver.client.controllerGetVolume({ volume_id: '' }), status.INVALID_ARGUMENT, /required/);
+    await expectCode(
+      driver.client.controllerGetVolume({ volume_id: '' }),
+      status.INVALID_ARGUMENT,
+      /required/,
+    );
   });
 
   it('DeleteVolume: gone afterwards, unknown or repeated deletes are OK', async () => {
-    const { volume } = await driver.client.createVolume({ name: 'delete-me', volume_capabilities: mountCapability() });
+    const { volume } = await driver.client.createVolume({
+      name: 'delete-me',
+      volume_capabilities: mountCapability(),
+    });
     const id = volume!.volume_id;
     await driver.client.deleteVolume({ volume_id: id });
     await expectCode(driver.client.controllerGetVolume({ volume_id: id }), status.NOT_FOUND);
@@ -118,14 +143,23 @@ describe('Identity and the Controller RPCs around volumes', () => {
     await driver.client.deleteVolume({ volume_id: `vol-${'b'.repeat(32)}` });
     await expectCode(driver.client.deleteVolume({ volume_id: '' }), status.INVALID_ARGUMENT);
     // The name can be used again after the delete.
-    const again = await driver.client.createVolume({ name: 'delete-me', volume_capabilities: mountCapability() });
+    const again = await driver.client.createVolume({
+      name: 'delete-me',
+      volume_capabilities: mountCapability(),
+    });
     assert.equal(again.volume?.volume_id, id);
   });
 
   it('ValidateVolumeCapabilities confirms what fits and explains what does not', async () => {
-    const { volume } = await driver.client.createVolume({ name: 'validate', volume_capabilities: mountCapability('xfs') });
+    const { volume } = await driver.client.createVolume({
+      name: 'validate',
+      volume_capabilities: mountCapability('xfs'),
+    });
     const id = volume!.volume_id;
-    const ok = await driver.client.validateVolumeCapabilities({ volume_id: id, volume_capabilities: mountCapability('xfs') });
+    const ok = await driver.client.validateVolumeCapabilities({
+      volume_id: id,
+      volume_capabilities: mountCapability('xfs'),
+    });
     assert.ok(ok.confirmed);
     assert.equal(ok.confirmed.volume_capabilities.length, 1);
     const anyFs = await driver.client.validateVolumeCapabilities({
@@ -134,10 +168,16 @@ describe('Identity and the Controller RPCs around volumes', () => {
     });
     assert.ok(anyFs.confirmed);
 
-    const block = await driver.client.validateVolumeCapabilities({ volume_id: id, volume_capabilities: blockCapability() });
+    const block = await driver.client.validateVolumeCapabilities({
+      volume_id: id,
+      volume_capabilities: blockCapability(),
+    });
     assert.equal(block.confirmed, null);
     assert.match(block.message, /block access/);
-    const ext4 = await driver.client.validateVolumeCapabilities({ volume_id: id, volume_capabilities: mountCapability('ext4') });
+    const ext4 = await driver.client.validateVolumeCapabilities({
+      volume_id: id,
+      volume_capabilities: mountCapability('ext4'),
+    });
     assert.equal(ext4.confirmed, null);
     assert.match(ext4.message, /holds xfs/);
     const multi = await driver.client.validateVolumeCapabilities({
@@ -147,10 +187,16 @@ describe('Identity and the Controller RPCs around volumes', () => {
     assert.equal(multi.confirmed, null);
 
     await expectCode(
-      driver.client.validateVolumeCapabilities({ volume_id: `vol-${'c'.repeat(32)}`, volume_capabilities: mountCapability() }),
+      driver.client.validateVolumeCapabilities({
+        volume_id: `vol-${'c'.repeat(32)}`,
+        volume_capabilities: mountCapability(),
+      }),
       status.NOT_FOUND,
     );
-    await expectCode(driver.client.validateVolumeCapabilities({ volume_id: id, volume_capabilities: [] }), status.INVALID_ARGUMENT);
+    await expectCode(
+      driver.client.validateVolumeCapabilities({ volume_id: id, volume_capabilities: [] }),
+      status.INVALID_ARGUMENT,
+    );
   });
 
   it('GetCapacity reports the pool; another node or an unsupported capability gets 0', async () => {
@@ -158,9 +204,13 @@ describe('Identity and the Controller RPCs around volumes', () => {
     assert.ok(capacity.available_capacity > GiB, `available ${capacity.available_capacity}`);
     assert.ok(capacity.available_capacity <= 2 * GiB);
     assert.ok((capacity.maximum_volume_size?.value ?? 0) >= capacity.available_capacity);
-    const here = await driver.client.getCapacity({ accessible_topology: { segments: { [TOPOLOGY_KEY]: NODE_ID } } });
+    const here = await driver.client.getCapacity({
+      accessible_topology: { segments: { [TOPOLOGY_KEY]: NODE_ID } },
+    });
     assert.equal(here.available_capacity, capacity.available_capacity);
-    const elsewhere = await driver.client.getCapacity({ accessible_topology: { segments: { [TOPOLOGY_KEY]: 'other' } } });
+    const elsewhere = await driver.client.getCapacity({
+      accessible_topology: { segments: { [TOPOLOGY_KEY]: 'other' } },
+    });
     assert.equal(elsewhere.available_capacity, 0);
     const multi = await driver.client.getCapacity({
       volume_capabilities: [{ access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' }, mount: {} }],
@@ -171,8 +221,9 @@ describe('Identity and the Controller RPCs around volumes', () => {
   it('RPCs whose capability is not advertised are UNIMPLEMENTED with a message', async () => {
     await expectCode(
       new Promise((resolve, reject) =>
-        driver.client.controller.CreateSnapshot({ name: 's', source_volume_id: `vol-${'d'.repeat(32)}` }, (error, response) =>
-          error ? reject(error) : resolve(response),
+        driver.client.controller.CreateSnapshot(
+          { name: 's', source_volume_id: `vol-${'d'.repeat(32)}` },
+          (error, response) => (error ? reject(error) : resolve(response)),
         ),
       ),
       status.UNIMPLEMENTED,

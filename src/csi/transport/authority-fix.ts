@@ -139,7 +139,12 @@ export class ClientStreamRewriter {
     while (offset < block.length) {
       const next = Math.min(offset + MAX_OUTPUT_FRAME, block.length);
       frames.push(
-        frameOf(FRAME_CONTINUATION, next >= block.length ? FLAG_END_HEADERS : 0, headers.streamId, block.subarray(offset, next)),
+        frameOf(
+          FRAME_CONTINUATION,
+          next >= block.length ? FLAG_END_HEADERS : 0,
+          headers.streamId,
+          block.subarray(offset, next),
+        ),
       );
       offset = next;
     }
