@@ -4,6 +4,7 @@ import { socketPathOf } from '../csi/endpoint.js';
 import { createLogger, engineLog } from '../log.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import { Pool } from '../pool/pool.js';
+import { lockPool } from '../pool/pool-lock.js';
 import { preparePool } from '../pool/prepare.js';
 import { formatSize, parseSize } from '../pool/sizes.js';
 import { VERSION } from '../version.js';
@@ -27,6 +28,8 @@ export interface ServeOptions {
 
 /** CSI driver names are DNS-like: at most 63 characters, alphanumerics, '-', '.'. */
 const DRIVER_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$/;
+/** The node ID becomes a topology segment, i.e. a Kubernetes node label value. */
+const LABEL_VALUE = /^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$/;
 
 export async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger({ format: options.logFormat, level: options.logLevel });
@@ -36,10 +39,16 @@ export async function serve(options: ServeOptions): Promise<void> {
     );
   }
   const nodeId = options.nodeId ?? hostname();
+  if (!LABEL_VALUE.test(nodeId)) {
+    throw new Error(
+      `node ID ${JSON.stringify(nodeId)} cannot be a topology label value (at most 63 characters: letters, digits, '-', '_', '.'); set --node-id`,
+    );
+  }
   const socketPath = socketPathOf(options.endpoint);
   const embeddedSizeBytes = parseSize(options.poolSize);
   // Before touching the pool: a second driver on a live socket must change nothing.
   await prepareSocketPath(socketPath);
+  const lock = await lockPool(options.pool);
 
   const prepared = await preparePool({ dir: options.pool, embeddedSizeBytes, log: engineLog(log) });
   const pool = await Pool.open(prepared, engineLog(log));
@@ -73,5 +82,6 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  await lock.release();
   log.info('stopped');
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver, startExpectingFailure } from '../helpers/driver.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
-import { GiB, MiB, hashFile, mountCapability, writePattern } from '../helpers/csi.js';
+import { GiB, MiB, expectCode, hashFile, mountCapability, status, writePattern } from '../helpers/csi.js';
 
 async function mountOf(path: string): Promise<{ fstype: string; source: string } | undefined> {
   try {
@@ -75,6 +75,14 @@ describe('embedded default pool on a filesystem without reflinks', () => {
     assert.equal((await driver.client.listVolumes({})).entries.length, 2);
     const capacity = await driver.client.getCapacity({});
     assert.ok((capacity.maximum_volume_size?.value ?? 0) > 4.5 * GiB, 'the pool grew to the new size');
+    assert.equal(await driver.stop(), 0);
+  });
+
+  it('Probe is FAILED_PRECONDITION once the pool is unmounted under the driver', async () => {
+    const driver = await Driver.start(sandbox, { pool: poolDir });
+    assert.deepEqual(await driver.client.probe(), { ready: { value: true } });
+    await sh('umount', [poolDir]);
+    await expectCode(driver.client.probe(), status.FAILED_PRECONDITION, /no longer mounted/);
     assert.equal(await driver.stop(), 0);
   });
 

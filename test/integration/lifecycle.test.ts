@@ -71,6 +71,9 @@ describe('driver lifecycle: stop, restart, crash', () => {
     assert.equal(second.code, 1);
     assert.match(second.stderr, /already serving/);
     assert.deepEqual(await running.client.probe(), { ready: { value: true } });
+    const samePool = await startExpectingFailure(sandbox, { pool, socketPath: sandbox.path('other.sock') });
+    assert.equal(samePool.code, 1);
+    assert.match(samePool.stderr, /another Dolly process is already using the pool/);
     assert.equal(await running.stop(), 0);
 
     const notASocket = sandbox.path('regular-file');
@@ -90,5 +93,11 @@ describe('driver lifecycle: stop, restart, crash', () => {
     const badSize = await startExpectingFailure(sandbox, { pool, args: ['--pool-size', 'lots'] });
     assert.equal(badSize.code, 1);
     assert.match(badSize.stderr, /is not a size/);
+    const badNode = await startExpectingFailure(sandbox, { pool, args: ['--node-id', 'node/with/slashes'] });
+    assert.equal(badNode.code, 1);
+    assert.match(badNode.stderr, /topology label value/);
+    const badName = await startExpectingFailure(sandbox, { pool, args: ['--driver-name', 'not a name'] });
+    assert.equal(badName.code, 1);
+    assert.match(badName.stderr, /not a valid CSI driver name/);
   });
 });
