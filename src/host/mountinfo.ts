@@ -30,6 +30,9 @@ export function parseMountInfo(text: string): MountEntry[] {
       throw new Error(`unexpected /proc/self/mountinfo line: ${line}`);
     }
     const [id, parentId, device, root, mountPoint, mountOptions] = fields;
+    if (!/^\d+$/.test(id ?? '') || !/^\d+$/.test(parentId ?? '')) {
+      throw new Error(`unexpected /proc/self/mountinfo line: ${line}`);
+    }
     entries.push({
       id: Number(id),
       parentId: Number(parentId),

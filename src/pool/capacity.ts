@@ -60,7 +60,9 @@ export function chooseVolumeSize(
   let size = roundUp(Math.max(wanted, source?.sizeBytes ?? 0, 1), VOLUME_ALIGNMENT);
   if (range.limitBytes > 0 && size > range.limitBytes) {
     size = roundUp(Math.max(wanted, 1), MIN_ALIGNMENT);
-    if (size > range.limitBytes) {
+    // With no required_bytes, the largest block multiple under the limit is as good as any.
+    if (size > range.limitBytes) size = Math.floor(range.limitBytes / MIN_ALIGNMENT) * MIN_ALIGNMENT;
+    if (size === 0 || size < range.requiredBytes || size < (source?.sizeBytes ?? 0)) {
       throw outOfRange(
         `no size between required_bytes ${range.requiredBytes} and limit_bytes ${range.limitBytes} is a whole number of 4 KiB blocks`,
       );

@@ -21,7 +21,9 @@ export async function lockPool(dir: string): Promise<PoolLock> {
   await new Promise<void>((done, fail) => {
     server.once('error', (error) => {
       if (errnoCode(error) === 'EADDRINUSE') {
-        fail(new DollyError(Code.FAILED_PRECONDITION, `another Dolly process is already using the pool ${path}`));
+        fail(
+          new DollyError(Code.FAILED_PRECONDITION, `another Dolly process is already using the pool ${path}`),
+        );
       } else {
         fail(error);
       }

@@ -85,7 +85,7 @@ export class Pool {
    * compatible with an existing volume of that name returns it; an incompatible one fails with
    * ALREADY_EXISTS. A failure leaves nothing behind.
    */
-  createVolume(request: VolumeRequest, signal?: AbortSignal): Promise<VolumeMeta> {
+  async createVolume(request: VolumeRequest, signal?: AbortSignal): Promise<VolumeMeta> {
     validateName(request.name);
     const id = volumeIdForName(request.name);
     return this.gate.run(id, `create:${fingerprint(request)}`, signal, async (opSignal) => {

@@ -17,7 +17,8 @@ declare module 'hpack.js' {
   }
 
   const hpack: {
-    decompressor: { create(options: { table: { size: number } }): Decompressor };
+    /** maxSize bounds the dynamic table, as SETTINGS_HEADER_TABLE_SIZE does for the peer. */
+    decompressor: { create(options: { table: { maxSize: number } }): Decompressor };
   };
   export default hpack;
 }

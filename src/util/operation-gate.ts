@@ -30,7 +30,7 @@ export class OperationGate {
   private readonly tails = new Map<string, Promise<void>>();
   private readonly pending = new Map<string, PendingOperation[]>();
 
-  run<T>(
+  async run<T>(
     key: string,
     fingerprint: string,
     signal: AbortSignal | undefined,
@@ -65,17 +65,16 @@ export class OperationGate {
     list.push(entry);
     this.pending.set(key, list);
 
-    const tail = promise.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.tails.set(key, tail);
-    void tail.then(() => {
+    // Cleanup runs in the first reaction to the settled operation, so that no request arriving
+    // after a caller has its result can join the finished operation.
+    const cleanup = (): void => {
       const remaining = (this.pending.get(key) ?? []).filter((candidate) => candidate !== entry);
       if (remaining.length > 0) this.pending.set(key, remaining);
       else this.pending.delete(key);
       if (this.tails.get(key) === tail) this.tails.delete(key);
-    });
+    };
+    const tail: Promise<void> = promise.then(cleanup, cleanup);
+    this.tails.set(key, tail);
     return entry;
   }
 

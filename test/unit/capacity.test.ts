@@ -19,14 +19,28 @@ describe('validateCapacityRange', () => {
   });
 
   it('rejects negative sizes', () => {
-    assert.throws(() => validateCapacityRange(range(-1, 0)), isCode(Code.INVALID_ARGUMENT, /required_bytes.*negative/));
-    assert.throws(() => validateCapacityRange(range(0, -1)), isCode(Code.INVALID_ARGUMENT, /limit_bytes.*negative/));
+    assert.throws(
+      () => validateCapacityRange(range(-1, 0)),
+      isCode(Code.INVALID_ARGUMENT, /required_bytes.*negative/),
+    );
+    assert.throws(
+      () => validateCapacityRange(range(0, -1)),
+      isCode(Code.INVALID_ARGUMENT, /limit_bytes.*negative/),
+    );
   });
 
   it('rejects sizes that are not safe integers', () => {
     for (const bad of [1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53, -(2 ** 60)]) {
-      assert.throws(() => validateCapacityRange(range(bad, 0)), isCode(Code.INVALID_ARGUMENT, /required_bytes/), String(bad));
-      assert.throws(() => validateCapacityRange(range(0, bad)), isCode(Code.INVALID_ARGUMENT, /limit_bytes/), String(bad));
+      assert.throws(
+        () => validateCapacityRange(range(bad, 0)),
+        isCode(Code.INVALID_ARGUMENT, /required_bytes/),
+        String(bad),
+      );
+      assert.throws(
+        () => validateCapacityRange(range(0, bad)),
+        isCode(Code.INVALID_ARGUMENT, /limit_bytes/),
+        String(bad),
+      );
     }
   });
 
@@ -76,7 +90,10 @@ describe('chooseVolumeSize', () => {
   });
 
   it('fails with OUT_OF_RANGE when no whole 4 KiB block count fits in the range', () => {
-    assert.throws(() => chooseVolumeSize(range(5000, 6000), undefined, BIG_POOL), isCode(Code.OUT_OF_RANGE, /4 KiB/));
+    assert.throws(
+      () => chooseVolumeSize(range(5000, 6000), undefined, BIG_POOL),
+      isCode(Code.OUT_OF_RANGE, /4 KiB/),
+    );
     assert.throws(() => chooseVolumeSize(range(1, 4095), undefined, BIG_POOL), isCode(Code.OUT_OF_RANGE));
     assert.throws(() => chooseVolumeSize(range(0, 4095), undefined, BIG_POOL), isCode(Code.OUT_OF_RANGE));
     assert.throws(() => chooseVolumeSize(range(0, 1), undefined, BIG_POOL), isCode(Code.OUT_OF_RANGE));
@@ -98,8 +115,14 @@ describe('chooseVolumeSize', () => {
   });
 
   it('fails with OUT_OF_RANGE when the volume would be larger than the pool', () => {
-    assert.throws(() => chooseVolumeSize(NO_RANGE, undefined, 512 * MiB), isCode(Code.OUT_OF_RANGE, /larger than the whole pool/));
-    assert.throws(() => chooseVolumeSize(range(100 * MiB + 1, 0), undefined, 100 * MiB), isCode(Code.OUT_OF_RANGE));
+    assert.throws(
+      () => chooseVolumeSize(NO_RANGE, undefined, 512 * MiB),
+      isCode(Code.OUT_OF_RANGE, /larger than the whole pool/),
+    );
+    assert.throws(
+      () => chooseVolumeSize(range(100 * MiB + 1, 0), undefined, 100 * MiB),
+      isCode(Code.OUT_OF_RANGE),
+    );
     assert.equal(chooseVolumeSize(range(100 * MiB, 0), undefined, 100 * MiB), 100 * MiB);
   });
 
@@ -141,7 +164,10 @@ describe('chooseVolumeSize', () => {
     });
 
     it('fails with OUT_OF_RANGE when the source is larger than the pool', () => {
-      assert.throws(() => chooseVolumeSize(NO_RANGE, { sizeBytes: 2 * GiB, what: 'snapshot s' }, GiB), isCode(Code.OUT_OF_RANGE));
+      assert.throws(
+        () => chooseVolumeSize(NO_RANGE, { sizeBytes: 2 * GiB, what: 'snapshot s' }, GiB),
+        isCode(Code.OUT_OF_RANGE),
+      );
     });
   });
 });

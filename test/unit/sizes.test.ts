@@ -44,8 +44,30 @@ describe('parseSize', () => {
   });
 
   it('rejects anything that is not a number with an optional known unit (INVALID_ARGUMENT)', () => {
-    for (const bad of ['', ' ', 'abc', 'G', '10X', '10GB', '10KB', '-1G', '+1G', '1e3', '1,5G', '.5G', '5.G', '10 G B', '0x10', 'Infinity', 'NaN']) {
-      assert.throws(() => parseSize(bad), isCode(Code.INVALID_ARGUMENT, /is not a size/), JSON.stringify(bad));
+    for (const bad of [
+      '',
+      ' ',
+      'abc',
+      'G',
+      '10X',
+      '10GB',
+      '10KB',
+      '-1G',
+      '+1G',
+      '1e3',
+      '1,5G',
+      '.5G',
+      '5.G',
+      '10 G B',
+      '0x10',
+      'Infinity',
+      'NaN',
+    ]) {
+      assert.throws(
+        () => parseSize(bad),
+        isCode(Code.INVALID_ARGUMENT, /is not a size/),
+        JSON.stringify(bad),
+      );
     }
   });
 

@@ -48,7 +48,9 @@ export class ClientStreamRewriter {
   private buffered: Buffer = Buffer.alloc(0);
   private prefaceSeen = false;
   private pending: PendingHeaders | undefined;
-  private readonly decoder: Decompressor = hpack.decompressor.create({ table: { size: HEADER_TABLE_SIZE } });
+  private readonly decoder: Decompressor = hpack.decompressor.create({
+    table: { maxSize: HEADER_TABLE_SIZE },
+  });
   private decodeError: Error | undefined;
 
   constructor() {
