@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { access, constants, mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Code,
@@ -11,7 +11,8 @@ import {
   toDollyError,
 } from '../errors.js';
 import { OperationGate, throwIfAborted } from '../util/operation-gate.js';
-import { fsyncDir } from '../util/atomic-file.js';
+import { fsyncPath } from '../util/atomic-file.js';
+import { createSparseFile, growFile } from '../util/sparse-file.js';
 import { chooseVolumeSize, fitsRange } from './capacity.js';
 import type { CapacityRange } from './capacity.js';
 import { isVolumeId, validateName, volumeIdForName } from './ids.js';
@@ -72,7 +73,7 @@ export class Pool {
         log('removing work left by an earlier run', { dir, entries: leftovers.length });
       await Promise.all(leftovers.map((entry) => rm(join(dir, entry), { recursive: true, force: true })));
     }
-    await fsyncDir(prepared.root);
+    await fsyncPath(prepared.root);
     return new Pool(prepared, (await stat(prepared.root)).dev);
   }
 
@@ -110,7 +111,7 @@ export class Pool {
         throw toDollyError(error, `cannot delete volume ${id}`);
       }
       // From here the volume no longer exists; removing its blocks can be finished at next start.
-      await fsyncDir(this.layout.volumesDir);
+      await fsyncPath(this.layout.volumesDir);
       await rm(trash, { recursive: true, force: true });
     });
   }
@@ -181,15 +182,17 @@ export class Pool {
       const image = join(work, IMAGE_FILE);
       if (source) {
         await this.cloneImage(source.image, image, source.description);
-        if (sizeBytes > source.meta.sizeBytes) await resizeImage(image, sizeBytes);
+        // Either way the clone's extent map is made durable before the volume is renamed into place.
+        if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
+        else await fsyncPath(image);
       } else {
-        await createSparseImage(image, sizeBytes);
+        await createSparseFile(image, sizeBytes);
       }
       await writeMeta(join(work, META_FILE), meta);
       throwIfAborted(signal);
       // The one step that makes the volume exist: a crash before it leaves only tmp/ work.
       await rename(work, this.layout.volumeDir(id));
-      await fsyncDir(this.layout.volumesDir);
+      await fsyncPath(this.layout.volumesDir);
       return meta;
     } catch (error) {
       await rm(work, { recursive: true, force: true });
@@ -229,27 +232,6 @@ export class Pool {
       if (errnoCode(error) === 'ENOENT') throw notFound(`the source ${description} was deleted`);
       throw error;
     }
-  }
-}
-
-async function createSparseImage(path: string, sizeBytes: number): Promise<void> {
-  const handle = await open(path, 'wx', 0o600);
-  try {
-    await handle.truncate(sizeBytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Grows a cloned image; the new tail is a hole, so it costs nothing until written. */
-async function resizeImage(path: string, sizeBytes: number): Promise<void> {
-  const handle = await open(path, 'r+');
-  try {
-    await handle.truncate(sizeBytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

@@ -1,16 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import {
-  mkdir,
-  open,
-  readFile,
-  readdir,
-  realpath,
-  rm,
-  stat,
-  statfs,
-  truncate,
-  writeFile,
-} from 'node:fs/promises';
+import { mkdir, readFile, readdir, realpath, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { createSparseFile, growFile } from '../util/sparse-file.js';
 import { dirname, join } from 'node:path';
 import { Code, DollyError, errnoCode } from '../errors.js';
 import { findMount } from '../host/mountinfo.js';
@@ -118,13 +108,7 @@ async function ensureDirectory(path: string): Promise<string> {
 }
 
 async function createEmbedded(backingFile: string, dir: string, sizeBytes: number): Promise<void> {
-  const handle = await open(backingFile, 'wx', 0o600);
-  try {
-    await handle.truncate(sizeBytes);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await createSparseFile(backingFile, sizeBytes);
   try {
     await makeXfsWithReflink(backingFile, 'dolly-pool');
     await mountEmbedded(backingFile, dir);
@@ -176,7 +160,7 @@ async function growImage(backingFile: string, options: PrepareOptions): Promise<
       from: formatSize(current),
       to: formatSize(options.embeddedSizeBytes),
     });
-    await truncate(backingFile, options.embeddedSizeBytes);
+    await growFile(backingFile, options.embeddedSizeBytes);
     return true;
   }
   return false;

@@ -2,8 +2,8 @@ import { open, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 
-/** fsyncs a directory so that a rename or create inside it survives a crash. */
-export async function fsyncDir(path: string): Promise<void> {
+/** fsyncs a file or directory: for a directory, a rename or create inside it then survives a crash. */
+export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
@@ -26,5 +26,5 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await handle.close();
   }
   await rename(temporary, path);
-  await fsyncDir(dirname(path));
+  await fsyncPath(dirname(path));
 }

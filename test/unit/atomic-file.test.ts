@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fsyncDir, writeFileAtomic } from '../../src/util/atomic-file.js';
+import { fsyncPath, writeFileAtomic } from '../../src/util/atomic-file.js';
 
 describe('writeFileAtomic', () => {
   let dir: string;
@@ -67,8 +67,8 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(await readdir(sub), []);
   });
 
-  it('fsyncDir works on a directory and fails on a missing one', async () => {
-    await fsyncDir(dir);
-    await assert.rejects(fsyncDir(join(dir, 'does-not-exist')), { code: 'ENOENT' });
+  it('fsyncPath works on a directory and fails on a missing one', async () => {
+    await fsyncPath(dir);
+    await assert.rejects(fsyncPath(join(dir, 'does-not-exist')), { code: 'ENOENT' });
   });
 });
