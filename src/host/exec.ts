@@ -7,11 +7,14 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Error code used when the program fails (default INTERNAL). */
   failureCode?: Code;
+  /** Exit codes besides 0 that are answers, not failures (blkid's 2 for "nothing found"). */
+  allowExitCodes?: number[];
 }
 
 export interface RunResult {
   stdout: string;
   stderr: string;
+  exitCode: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 120_000;
@@ -35,7 +38,11 @@ export function run(file: string, args: readonly string[], options: RunOptions =
       },
       (error, stdout, stderr) => {
         if (!error) {
-          resolve({ stdout, stderr });
+          resolve({ stdout, stderr, exitCode: 0 });
+          return;
+        }
+        if (typeof error.code === 'number' && options.allowExitCodes?.includes(error.code)) {
+          resolve({ stdout, stderr, exitCode: error.code });
           return;
         }
         const code = options.failureCode ?? Code.INTERNAL;
