@@ -1,3 +1,5 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { errnoCode } from '../errors.js';
 import { run } from './exec.js';
 
 export interface LoopDevice {
@@ -7,15 +9,6 @@ export interface LoopDevice {
   directIo: boolean;
   sizeBytes: number;
   logicalSectorBytes: number;
-}
-
-interface LosetupJson {
-  loopdevices?: {
-    name: string;
-    'back-file': string | null;
-    dio: boolean | string;
-    'log-sec': number | string;
-  }[];
 }
 
 /**
@@ -55,22 +48,14 @@ export async function refreshLoopSize(device: string): Promise<void> {
   await run('losetup', ['--set-capacity', device], { timeoutMs: 60_000 });
 }
 
-/** Every attached loop device, with its backing file. */
+/**
+ * Every attached loop device, with its backing file, read from sysfs: no process per call, so
+ * asking "is this image in use?" on every clone and delete stays cheap.
+ */
 export async function listLoops(): Promise<LoopDevice[]> {
-  const { stdout } = await run('losetup', ['--list', '--json', '--output', 'NAME,BACK-FILE,DIO,LOG-SEC'], {
-    timeoutMs: 60_000,
-  });
-  if (stdout.trim() === '') return [];
-  const parsed = JSON.parse(stdout) as LosetupJson;
-  return Promise.all(
-    (parsed.loopdevices ?? []).map(async (device) => ({
-      name: device.name,
-      backingFile: (device['back-file'] ?? '').replace(/ \(deleted\)$/, ''),
-      directIo: device.dio === true || device.dio === '1',
-      sizeBytes: await blockDeviceSize(device.name),
-      logicalSectorBytes: Number(device['log-sec']),
-    })),
-  );
+  const names = (await readdir('/sys/block')).filter((name) => /^loop\d+$/.test(name));
+  const devices = await Promise.all(names.map((name) => readLoop(name)));
+  return devices.filter((device): device is LoopDevice => device !== undefined);
 }
 
 /** Loop devices attached to this image (normally zero or one). */
@@ -78,7 +63,25 @@ export async function loopsFor(image: string): Promise<LoopDevice[]> {
   return (await listLoops()).filter((device) => device.backingFile === image);
 }
 
-async function blockDeviceSize(device: string): Promise<number> {
-  const { stdout } = await run('blockdev', ['--getsize64', device], { timeoutMs: 60_000 });
-  return Number(stdout.trim());
+async function readLoop(name: string): Promise<LoopDevice | undefined> {
+  const read = (path: string) => readFile(`/sys/block/${name}/${path}`, 'utf8').then((text) => text.trim());
+  try {
+    // backing_file exists only while the device is attached.
+    const backingFile = (await read('loop/backing_file')).replace(/ \(deleted\)$/, '');
+    const [dio, sectors, logical] = await Promise.all([
+      read('loop/dio'),
+      read('size'),
+      read('queue/logical_block_size'),
+    ]);
+    return {
+      name: `/dev/${name}`,
+      backingFile,
+      directIo: dio === '1',
+      sizeBytes: Number(sectors) * 512,
+      logicalSectorBytes: Number(logical),
+    };
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
 }

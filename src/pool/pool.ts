@@ -21,6 +21,8 @@ import { IMAGE_FILE, META_FILE, PoolLayout } from './layout.js';
 import { readMeta, writeMeta } from './meta.js';
 import type { ContentSource, FsType, VolumeMeta, VolumeMode } from './meta.js';
 import type { PreparedPool } from './prepare.js';
+import { withFrozen } from './freeze.js';
+import { imageUsers } from './in-use.js';
 import { reflink } from './reflink.js';
 import { formatSize } from './sizes.js';
 
@@ -56,6 +58,7 @@ export class Pool {
   private constructor(
     readonly prepared: PreparedPool,
     rootDevice: number,
+    private readonly log: Logger,
   ) {
     this.layout = new PoolLayout(prepared.root);
     this.rootDevice = rootDevice;
@@ -74,7 +77,7 @@ export class Pool {
       await Promise.all(leftovers.map((entry) => rm(join(dir, entry), { recursive: true, force: true })));
     }
     await fsyncPath(prepared.root);
-    return new Pool(prepared, (await stat(prepared.root)).dev);
+    return new Pool(prepared, (await stat(prepared.root)).dev, log);
   }
 
   get root(): string {
@@ -102,6 +105,14 @@ export class Pool {
   /** Deletes a volume; a volume that does not exist is already deleted (OK). */
   deleteVolume(id: VolumeId, signal?: AbortSignal): Promise<void> {
     return this.gate.run(id, 'delete', signal, async () => {
+      const users = await imageUsers(this.layout.volumeImage(id));
+      if (users.devices.length > 0) {
+        const where = users.mountPoints.length > 0 ? `, mounted at ${users.mountPoints.join(', ')}` : '';
+        throw new DollyError(
+          Code.FAILED_PRECONDITION,
+          `volume ${id} is in use on this node (attached to ${users.devices.join(', ')}${where}); unpublish and unstage it first`,
+        );
+      }
       const dir = this.layout.volumeDir(id);
       const trash = join(this.layout.trashDir, `${id}.${randomBytes(6).toString('hex')}`);
       try {
@@ -224,9 +235,11 @@ export class Pool {
     return { meta, image: this.layout.volumeImage(source.volumeId), description };
   }
 
+  /** Reflinks the source image; a source in use on this node is frozen around it for a consistent copy. */
   private async cloneImage(sourceImage: string, image: string, description: string): Promise<void> {
     try {
-      await reflink(sourceImage, image);
+      const users = await imageUsers(sourceImage);
+      await withFrozen(users.mountPoints, this.log, () => reflink(sourceImage, image));
     } catch (error) {
       // The source was deleted between the check and the clone.
       if (errnoCode(error) === 'ENOENT') throw notFound(`the source ${description} was deleted`);

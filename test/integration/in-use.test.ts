@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FilesystemType } from '../../src/host/filesystem.js';
+import { checkFilesystem, makeFilesystem } from '../../src/host/filesystem.js';
+import { attachLoop, detachLoop } from '../../src/host/loop.js';
+import { mountDevice, unmount } from '../../src/host/mount.js';
+import { Driver } from '../helpers/driver.js';
+import { Sandbox, sh } from '../helpers/sandbox.js';
+import { GiB, MiB, expectCode, mountCapability, status } from '../helpers/csi.js';
+
+/** Writes numbered files with fsync as fast as it can until killed: a busy workload. */
+const WRITER = `
+const fs = require('fs');
+const dir = process.argv[1];
+for (let i = 0; ; i++) {
+  const fd = fs.openSync(dir + '/f' + (i % 500), 'w');
+  fs.writeSync(fd, Buffer.alloc(64 * 1024, i % 251));
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+}`;
+
+/**
+ * A volume in use on this node (attached to a loop device and mounted, as staging does) cannot
+ * be deleted, and a clone of it is taken with its filesystem frozen: a consistent point in time.
+ */
+describe('volumes in use on this node', () => {
+  let sandbox: Sandbox;
+  let driver: Driver;
+  let pool: string;
+  const attached: string[] = [];
+
+  before(async () => {
+    sandbox = await Sandbox.create('in-use');
+    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    driver = await Driver.start(sandbox, { pool });
+    sandbox.onCleanup(async () => {
+      for (const device of attached) await detachLoop(device).catch(() => undefined);
+    });
+  });
+  after(async () => sandbox.cleanup());
+
+  const image = (id: string) => join(pool, 'volumes', id, 'disk.img');
+
+  /** What NodeStageVolume will do: attach, make the filesystem, mount. */
+  async function stage(
+    id: string,
+    fsType: FilesystemType,
+    name: string,
+  ): Promise<{ device: string; mountPoint: string }> {
+    const device = await attachLoop(image(id));
+    attached.push(device);
+    await makeFilesystem(device, fsType);
+    const mountPoint = sandbox.path(name);
+    await mkdir(mountPoint);
+    await mountDevice(device, mountPoint, fsType);
+    return { device, mountPoint };
+  }
+
+  it('DeleteVolume of a volume in use is FAILED_PRECONDITION and deletes nothing', async () => {
+    const { volume } = await driver.client.createVolume({
+      name: 'busy',
+      volume_capabilities: mountCapability(),
+      capacity_range: { required_bytes: 64 * MiB },
+    });
+    const id = volume!.volume_id;
+    const { device, mountPoint } = await stage(id, 'ext4', 'busy-mnt');
+    await expectCode(
+      driver.client.deleteVolume({ volume_id: id }),
+      status.FAILED_PRECONDITION,
+      /in use on this node.*mounted at/,
+    );
+    assert.ok((await readdir(join(pool, 'volumes'))).includes(id));
+    await unmount(mountPoint);
+    await expectCode(
+      driver.client.deleteVolume({ volume_id: id }),
+      status.FAILED_PRECONDITION,
+      /attached to/,
+    );
+    await detachLoop(device);
+    await driver.client.deleteVolume({ volume_id: id });
+    assert.ok(!(await readdir(join(pool, 'volumes'))).includes(id));
+  });
+
+  for (const fsType of ['ext4', 'xfs'] as FilesystemType[]) {
+    it(`${fsType}: clones of a volume under continuous writes are clean, and the writes go on`, async () => {
+      const { volume } = await driver.client.createVolume({
+        name: `hot-${fsType}`,
+        volume_capabilities: mountCapability(fsType),
+        capacity_range: { required_bytes: 512 * MiB },
+      });
+      const id = volume!.volume_id;
+      const { device, mountPoint } = await stage(id, fsType, `hot-${fsType}-mnt`);
+      const writer = spawn(process.execPath, ['-e', WRITER, mountPoint], { stdio: 'ignore' });
+      const clones: string[] = [];
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        for (let i = 0; i < 3; i += 1) {
+          const clone = await driver.client.createVolume(
+            {
+              name: `hot-${fsType}-clone-${i}`,
+              volume_capabilities: mountCapability(fsType),
+              volume_content_source: { volume: { volume_id: id } },
+            },
+            { timeoutMs: 60_000 },
+          );
+          clones.push(clone.volume!.volume_id);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+        // The source was thawed: the writer is still making progress.
+        const before = (await readdir(mountPoint)).length;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.ok(before > 0 && writer.exitCode === null, 'the writer is still running');
+      } finally {
+        writer.kill('SIGKILL');
+        await new Promise((resolve) => writer.once('exit', resolve));
+      }
+      await unmount(mountPoint);
+      await detachLoop(device);
+
+      for (const [i, clone] of clones.entries()) {
+        if (fsType === 'xfs') {
+          // A frozen XFS keeps a log to replay: mount the clone once, as staging will.
+          const { device: cloneDevice, mountPoint: cloneMount } = await (async () => {
+            const cloneDevice = await attachLoop(image(clone));
+            attached.push(cloneDevice);
+            const cloneMount = sandbox.path(`hot-xfs-clone-${i}`);
+            await mkdir(cloneMount);
+            await mountDevice(cloneDevice, cloneMount, 'xfs');
+            return { device: cloneDevice, mountPoint: cloneMount };
+          })();
+          assert.ok((await readdir(cloneMount)).length > 0, 'the clone has the files written before it');
+          await unmount(cloneMount);
+          await detachLoop(cloneDevice);
+        }
+        if (fsType === 'ext4') {
+          // A mounted ext4 is marked needs_recovery on disk; only a freeze clears it. So this
+          // shows the clone was taken frozen, not merely that it happened to check clean.
+          const superblock = await sh('dumpe2fs', ['-h', image(clone)]);
+          assert.doesNotMatch(superblock, /needs_recovery/, `clone ${i} was taken frozen`);
+        }
+        assert.ok(await checkFilesystem(image(clone), fsType), `clone ${i} checks clean`);
+      }
+    });
+  }
+});
