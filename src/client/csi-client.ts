@@ -17,6 +17,17 @@ import type { ListVolumesResponse__Output } from '../generated/csi/v1/ListVolume
 import type { ProbeResponse__Output } from '../generated/csi/v1/ProbeResponse.js';
 import type { ValidateVolumeCapabilitiesRequest } from '../generated/csi/v1/ValidateVolumeCapabilitiesRequest.js';
 import type { ValidateVolumeCapabilitiesResponse__Output } from '../generated/csi/v1/ValidateVolumeCapabilitiesResponse.js';
+import type { NodeClient } from '../generated/csi/v1/Node.js';
+import type { NodeExpandVolumeRequest } from '../generated/csi/v1/NodeExpandVolumeRequest.js';
+import type { NodeExpandVolumeResponse__Output } from '../generated/csi/v1/NodeExpandVolumeResponse.js';
+import type { NodeGetCapabilitiesResponse__Output } from '../generated/csi/v1/NodeGetCapabilitiesResponse.js';
+import type { NodeGetInfoResponse__Output } from '../generated/csi/v1/NodeGetInfoResponse.js';
+import type { NodeGetVolumeStatsRequest } from '../generated/csi/v1/NodeGetVolumeStatsRequest.js';
+import type { NodeGetVolumeStatsResponse__Output } from '../generated/csi/v1/NodeGetVolumeStatsResponse.js';
+import type { NodePublishVolumeRequest } from '../generated/csi/v1/NodePublishVolumeRequest.js';
+import type { NodeStageVolumeRequest } from '../generated/csi/v1/NodeStageVolumeRequest.js';
+import type { NodeUnpublishVolumeRequest } from '../generated/csi/v1/NodeUnpublishVolumeRequest.js';
+import type { NodeUnstageVolumeRequest } from '../generated/csi/v1/NodeUnstageVolumeRequest.js';
 import { loadCsi } from '../csi/proto.js';
 
 export interface CallOptions {
@@ -31,17 +42,20 @@ export interface CallOptions {
 export class CsiClient {
   readonly identity: IdentityClient;
   readonly controller: ControllerClient;
+  readonly node: NodeClient;
 
   constructor(endpoint: string, channelOptions: grpc.ChannelOptions = {}) {
     const csi = loadCsi();
     const credentials = grpc.credentials.createInsecure();
     this.identity = new csi.Identity(endpoint, credentials, channelOptions);
     this.controller = new csi.Controller(endpoint, credentials, channelOptions);
+    this.node = new csi.Node(endpoint, credentials, channelOptions);
   }
 
   close(): void {
     this.identity.close();
     this.controller.close();
+    this.node.close();
   }
 
   getPluginInfo(options?: CallOptions): Promise<GetPluginInfoResponse__Output> {
@@ -80,6 +94,37 @@ export class CsiClient {
     options?: CallOptions,
   ): Promise<ControllerGetVolumeResponse__Output> {
     return unary((o, cb) => this.controller.ControllerGetVolume(request, o, cb), options);
+  }
+
+  nodeGetCapabilities(options?: CallOptions): Promise<NodeGetCapabilitiesResponse__Output> {
+    return unary((o, cb) => this.node.NodeGetCapabilities({}, o, cb), options);
+  }
+  nodeGetInfo(options?: CallOptions): Promise<NodeGetInfoResponse__Output> {
+    return unary((o, cb) => this.node.NodeGetInfo({}, o, cb), options);
+  }
+  nodeStageVolume(request: NodeStageVolumeRequest, options?: CallOptions): Promise<object> {
+    return unary((o, cb) => this.node.NodeStageVolume(request, o, cb), options);
+  }
+  nodeUnstageVolume(request: NodeUnstageVolumeRequest, options?: CallOptions): Promise<object> {
+    return unary((o, cb) => this.node.NodeUnstageVolume(request, o, cb), options);
+  }
+  nodePublishVolume(request: NodePublishVolumeRequest, options?: CallOptions): Promise<object> {
+    return unary((o, cb) => this.node.NodePublishVolume(request, o, cb), options);
+  }
+  nodeUnpublishVolume(request: NodeUnpublishVolumeRequest, options?: CallOptions): Promise<object> {
+    return unary((o, cb) => this.node.NodeUnpublishVolume(request, o, cb), options);
+  }
+  nodeGetVolumeStats(
+    request: NodeGetVolumeStatsRequest,
+    options?: CallOptions,
+  ): Promise<NodeGetVolumeStatsResponse__Output> {
+    return unary((o, cb) => this.node.NodeGetVolumeStats(request, o, cb), options);
+  }
+  nodeExpandVolume(
+    request: NodeExpandVolumeRequest,
+    options?: CallOptions,
+  ): Promise<NodeExpandVolumeResponse__Output> {
+    return unary((o, cb) => this.node.NodeExpandVolume(request, o, cb), options);
   }
 }
 

@@ -7,6 +7,8 @@ import type { Logger } from '../log.js';
 import type { Pool } from '../pool/pool.js';
 import { controllerService } from './controller.js';
 import { identityService } from './identity.js';
+import { nodeService } from './node.js';
+import { NodeEngine } from '../node/engine.js';
 import { loadCsi, secretFieldNames } from './proto.js';
 import { rpcFactory } from './rpc.js';
 import { AuthorityFixingConnection } from './transport/authority-fix.js';
@@ -21,7 +23,7 @@ export interface CsiServerOptions {
   log: Logger;
 }
 
-/** The gRPC server of the CSI Identity and Controller services, on a unix socket. */
+/** The gRPC server of the CSI Identity, Controller and Node services, on a unix socket. */
 export class CsiServer {
   private constructor(
     private readonly grpcServer: grpc.Server,
@@ -41,6 +43,15 @@ export class CsiServer {
       identityService(rpc, { driverName: options.driverName, pool: options.pool }),
     );
     grpcServer.addService(csi.Controller.service, controllerService(rpc, { pool: options.pool, topology }));
+    grpcServer.addService(
+      csi.Node.service,
+      nodeService(rpc, {
+        engine: new NodeEngine(options.pool),
+        pool: options.pool,
+        nodeId: options.nodeId,
+        topology,
+      }),
+    );
 
     // Connections are accepted here and handed to gRPC through the authority fix (see
     // transport/authority-fix.ts), so grpc-go clients that send the socket path as :authority work.

@@ -37,6 +37,16 @@ export async function growMountedFilesystem(
   else await run('xfs_growfs', [mountPoint], { timeoutMs: 600_000 });
 }
 
+/** The size of an ext4 filesystem, from its superblock. */
+export async function readExt4Size(device: string): Promise<number> {
+  const { stdout } = await run('dumpe2fs', ['-h', device], { timeoutMs: 60_000 });
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)$`, 'm').exec(stdout)?.[1]);
+  const size = field('Block count') * field('Block size');
+  if (!Number.isSafeInteger(size))
+    throw new Error(`cannot read the size of the ext4 filesystem on ${device}`);
+  return size;
+}
+
 /** Grows an unmounted ext4 filesystem to the size of its device (resize2fs wants a fresh check first). */
 export async function growUnmountedExt4(device: string): Promise<void> {
   // e2fsck -p exits 1 when it fixed something harmless; that is still a usable filesystem.

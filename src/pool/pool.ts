@@ -85,6 +85,19 @@ export class Pool {
   }
 
   /**
+   * Runs an operation on a volume in turn with every other operation on it (controller and
+   * node alike); an identical request in flight is joined.
+   */
+  serialize<T>(
+    id: VolumeId,
+    fingerprint: string,
+    signal: AbortSignal | undefined,
+    operation: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    return this.gate.run(id, fingerprint, signal, operation);
+  }
+
+  /**
    * Creates a volume, empty or as a clone of `request.source`. Idempotent by name: a request
    * compatible with an existing volume of that name returns it; an incompatible one fails with
    * ALREADY_EXISTS. A failure leaves nothing behind.

@@ -1,0 +1,277 @@
+import { mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Code, DollyError, errnoCode, invalidArgument, notFound } from '../errors.js';
+import {
+  growMountedFilesystem,
+  growUnmountedExt4,
+  makeFilesystem,
+  probeFilesystem,
+  readExt4Size,
+} from '../host/filesystem.js';
+import { attachLoop, detachLoop, loopsFor, refreshLoopSize } from '../host/loop.js';
+import type { MountEntry } from '../host/mountinfo.js';
+import { readMountInfo } from '../host/mountinfo.js';
+import { bindMount, mountDevice, unmount } from '../host/mount.js';
+import type { VolumeId } from '../pool/ids.js';
+import type { FsType, VolumeMeta, VolumeMode } from '../pool/meta.js';
+import type { Pool } from '../pool/pool.js';
+import { DEFAULT_FS_TYPE } from '../pool/pool.js';
+
+/** What a stage or publish request asks for, already validated. */
+export interface AccessSpec {
+  mode: VolumeMode;
+  /** undefined: the volume's own filesystem. */
+  fsType: FsType | undefined;
+  mountFlags: string[];
+}
+
+export type VolumeStats =
+  | {
+      kind: 'mount';
+      totalBytes: number;
+      availableBytes: number;
+      usedBytes: number;
+      totalInodes: number;
+      freeInodes: number;
+    }
+  | { kind: 'block'; totalBytes: number };
+
+/**
+ * The node side of the engine: makes pool volumes usable on this host, as filesystems mounted
+ * at a staging path and bound to targets, or as loop block devices bound to target files.
+ * It keeps no state of its own: what is staged and published is read back from the kernel
+ * (loop devices in sysfs, /proc/self/mountinfo), so a driver restart loses nothing.
+ */
+export class NodeEngine {
+  constructor(private readonly pool: Pool) {}
+
+  async stage(id: VolumeId, stagingPath: string, spec: AccessSpec, signal?: AbortSignal): Promise<void> {
+    await this.pool.serialize(id, `stage:${stagingPath}:${JSON.stringify(spec)}`, signal, async () => {
+      const meta = await this.requireVolume(id);
+      const fsType = checkAccess(meta, spec);
+      const image = this.pool.layout.volumeImage(id);
+      const existing = await mountAt(stagingPath);
+      const devices = (await loopsFor(image)).map((loop) => loop.name);
+      if (existing) {
+        if (devices.includes(existing.source)) return; // already staged here
+        throw new DollyError(
+          Code.ALREADY_EXISTS,
+          `staging path ${stagingPath} already has something else mounted (${existing.source})`,
+        );
+      }
+      const device = await this.attach(id, meta);
+      if (meta.mode === 'block') return;
+
+      await mkdir(stagingPath, { recursive: true });
+      const found = await probeFilesystem(device);
+      const wanted = fsType ?? DEFAULT_FS_TYPE;
+      if (found === undefined) {
+        await makeFilesystem(device, wanted);
+      } else if (found !== wanted) {
+        throw new DollyError(
+          Code.FAILED_PRECONDITION,
+          `volume ${id} holds a ${found} filesystem, not ${wanted}`,
+        );
+      } else if (wanted === 'ext4' && (await readExt4Size(device)) < meta.sizeBytes) {
+        // Grown before mounting: online ext4 growth needs CAP_SYS_RESOURCE, this does not.
+        await growUnmountedExt4(device);
+      }
+      await mountDevice(device, stagingPath, wanted, spec.mountFlags);
+      if (wanted === 'xfs') await growMountedFilesystem(device, stagingPath, 'xfs');
+    });
+  }
+
+  async unstage(id: VolumeId, stagingPath: string, signal?: AbortSignal): Promise<void> {
+    await this.pool.serialize(id, `unstage:${stagingPath}`, signal, async () => {
+      const image = this.pool.layout.volumeImage(id);
+      const devices = (await loopsFor(image)).map((loop) => loop.name);
+      const mounted = await mountAt(stagingPath);
+      if (mounted && devices.includes(mounted.source)) await unmount(stagingPath);
+      const remaining = await mountsOf(devices);
+      if (remaining.length > 0) {
+        throw new DollyError(
+          Code.FAILED_PRECONDITION,
+          `volume ${id} is still published at ${remaining.map((mount) => mount.mountPoint).join(', ')}; unpublish it first`,
+        );
+      }
+      for (const device of devices) await detachLoop(device);
+    });
+  }
+
+  async publish(
+    id: VolumeId,
+    stagingPath: string,
+    targetPath: string,
+    spec: AccessSpec & { readOnly: boolean },
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await this.pool.serialize(id, `publish:${targetPath}:${JSON.stringify(spec)}`, signal, async () => {
+      const meta = await this.requireVolume(id);
+      checkAccess(meta, spec);
+      const devices = (await loopsFor(this.pool.layout.volumeImage(id))).map((loop) => loop.name);
+      const device = devices[0];
+      if (device === undefined) throw notStaged(id, stagingPath);
+      const existing = await mountAt(targetPath);
+      if (existing) {
+        if (!isMountOf(existing, device, meta.mode)) {
+          throw new DollyError(
+            Code.ALREADY_EXISTS,
+            `target path ${targetPath} already has another volume mounted`,
+          );
+        }
+        if (isReadOnly(existing) !== spec.readOnly) {
+          throw new DollyError(
+            Code.ALREADY_EXISTS,
+            `volume ${id} is already published at ${targetPath} ${isReadOnly(existing) ? 'read-only' : 'read-write'}`,
+          );
+        }
+        return;
+      }
+      if (meta.mode === 'mount') {
+        const staged = await mountAt(stagingPath);
+        if (!staged || staged.source !== device) throw notStaged(id, stagingPath);
+        await mkdir(targetPath).catch((error: unknown) => {
+          if (errnoCode(error) !== 'EEXIST') throw error;
+        });
+        await bindMount(stagingPath, targetPath, spec.readOnly);
+      } else {
+        // The target of a block volume is a file the device node is bound onto.
+        await (await open(targetPath, 'a', 0o600)).close();
+        await bindMount(device, targetPath, spec.readOnly);
+      }
+    });
+  }
+
+  async unpublish(id: VolumeId, targetPath: string, signal?: AbortSignal): Promise<void> {
+    await this.pool.serialize(id, `unpublish:${targetPath}`, signal, async () => {
+      const devices = (await loopsFor(this.pool.layout.volumeImage(id))).map((loop) => loop.name);
+      const mounted = await mountAt(targetPath);
+      if (mounted) {
+        if (
+          !devices.some(
+            (device) => isMountOf(mounted, device, 'mount') || isMountOf(mounted, device, 'block'),
+          )
+        ) {
+          throw notFound(`${targetPath} is not where volume ${id} is published`);
+        }
+        await unmount(targetPath);
+      }
+      await removeTarget(targetPath);
+    });
+  }
+
+  async stats(id: VolumeId, volumePath: string): Promise<VolumeStats> {
+    const meta = await this.requireVolume(id);
+    const loops = await loopsFor(this.pool.layout.volumeImage(id));
+    const mounted = await mountAt(volumePath);
+    const loop = loops.find((candidate) => mounted && isMountOf(mounted, candidate.name, meta.mode));
+    if (!mounted || !loop) throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
+    if (meta.mode === 'block') return { kind: 'block', totalBytes: loop.sizeBytes };
+    const fs = await statfs(volumePath);
+    return {
+      kind: 'mount',
+      totalBytes: fs.blocks * fs.bsize,
+      availableBytes: fs.bavail * fs.bsize,
+      usedBytes: (fs.blocks - fs.bfree) * fs.bsize,
+      totalInodes: fs.files,
+      freeInodes: fs.ffree,
+    };
+  }
+
+  /** Grows what the node sees to the image's size: the loop device, then the mounted filesystem. */
+  async expand(id: VolumeId, volumePath: string, signal?: AbortSignal): Promise<number> {
+    return this.pool.serialize(id, `expand:${volumePath}`, signal, async () => {
+      const meta = await this.requireVolume(id);
+      const loops = await loopsFor(this.pool.layout.volumeImage(id));
+      const mounted = await mountAt(volumePath);
+      const loop = loops.find((candidate) => mounted && isMountOf(mounted, candidate.name, meta.mode));
+      if (!mounted || !loop) throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
+      if (loop.sizeBytes < meta.sizeBytes) await refreshLoopSize(loop.name);
+      if (meta.mode === 'mount') {
+        await growMountedFilesystem(loop.name, volumePath, meta.fsType ?? DEFAULT_FS_TYPE);
+      }
+      return meta.sizeBytes;
+    });
+  }
+
+  private async requireVolume(id: VolumeId): Promise<VolumeMeta> {
+    const meta = await this.pool.getVolume(id);
+    if (!meta) throw notFound(`volume ${id} does not exist`);
+    return meta;
+  }
+
+  /** Attaches the image (once: an attached image is reused) and makes the device see its full size. */
+  private async attach(id: VolumeId, meta: VolumeMeta): Promise<string> {
+    const image = this.pool.layout.volumeImage(id);
+    const device = await attachLoop(image);
+    const loop = (await loopsFor(image)).find((candidate) => candidate.name === device);
+    if (loop && loop.sizeBytes < meta.sizeBytes) await refreshLoopSize(device);
+    return device;
+  }
+}
+
+function checkAccess(meta: VolumeMeta, spec: AccessSpec): FsType | undefined {
+  if (spec.mode !== meta.mode) {
+    throw invalidArgument(
+      `volume ${meta.id} is a ${meta.mode === 'block' ? 'block' : 'filesystem'} volume, not ${spec.mode === 'block' ? 'block' : 'filesystem'}`,
+    );
+  }
+  if (
+    spec.mode === 'mount' &&
+    spec.fsType !== undefined &&
+    meta.fsType !== undefined &&
+    spec.fsType !== meta.fsType
+  ) {
+    throw invalidArgument(`volume ${meta.id} is formatted ${meta.fsType}, not ${spec.fsType}`);
+  }
+  return meta.fsType ?? spec.fsType;
+}
+
+function notStaged(id: VolumeId, stagingPath: string): DollyError {
+  return new DollyError(
+    Code.FAILED_PRECONDITION,
+    `volume ${id} is not staged at ${stagingPath}; call NodeStageVolume first`,
+  );
+}
+
+async function mountAt(path: string): Promise<MountEntry | undefined> {
+  return (await readMountInfo()).filter((mount) => mount.mountPoint === path).at(-1);
+}
+
+async function mountsOf(devices: string[]): Promise<MountEntry[]> {
+  const names = devices.map((device) => `/${basename(device)}`);
+  return (await readMountInfo()).filter(
+    (mount) => devices.includes(mount.source) || names.includes(mount.root),
+  );
+}
+
+/** A filesystem mount of the device (staging or its binds), or a bind of the device node itself. */
+function isMountOf(mount: MountEntry, device: string, mode: VolumeMode): boolean {
+  if (mode === 'mount') return mount.source === device;
+  return (
+    mount.root === `/${basename(device)}` &&
+    (mount.fsType === 'devtmpfs' || mount.source === 'udev' || mount.source === device)
+  );
+}
+
+function isReadOnly(mount: MountEntry): boolean {
+  return mount.mountOptions.includes('ro');
+}
+
+/** Removes a target the driver created: an empty directory or an empty file, never anything with content. */
+async function removeTarget(path: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw error;
+  }
+  if (info.isDirectory()) await rmdir(path);
+  else if (info.isFile() && info.size === 0) await unlink(path);
+  else
+    throw new DollyError(
+      Code.FAILED_PRECONDITION,
+      `${path} is not a target Dolly created; it was left in place`,
+    );
+}
