@@ -12,7 +12,7 @@ const program = new Command('dolly')
 
 program
   .command('serve')
-  .description('run the CSI driver (Identity and Controller services) on a unix socket')
+  .description('run the CSI driver (Identity, Controller and Node services) on a unix socket')
   .option('--endpoint <endpoint>', 'CSI endpoint (unix socket)', DEFAULTS.endpoint)
   .option(
     '--pool <dir>',
