@@ -53,7 +53,22 @@ export class NodeEngine {
       const existing = await mountAt(stagingPath);
       const devices = (await loopsFor(image)).map((loop) => loop.name);
       if (existing) {
-        if (devices.includes(existing.source)) return; // already staged here
+        if (devices.includes(existing.source)) {
+          const wanted = fsType ?? DEFAULT_FS_TYPE;
+          if (meta.mode === 'mount' && existing.fsType !== wanted) {
+            throw new DollyError(
+              Code.ALREADY_EXISTS,
+              `volume ${id} is staged at ${stagingPath} as ${existing.fsType}, not ${wanted}`,
+            );
+          }
+          if (spec.mountFlags.includes('ro') && !isReadOnly(existing)) {
+            throw new DollyError(
+              Code.ALREADY_EXISTS,
+              `volume ${id} is staged at ${stagingPath} read-write, not read-only`,
+            );
+          }
+          return; // already staged here
+        }
         throw new DollyError(
           Code.ALREADY_EXISTS,
           `staging path ${stagingPath} already has something else mounted (${existing.source})`,
@@ -188,7 +203,17 @@ export class NodeEngine {
       if (!mounted || !loop) throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
       if (loop.sizeBytes < meta.sizeBytes) await refreshLoopSize(loop.name);
       if (meta.mode === 'mount') {
-        await growMountedFilesystem(loop.name, volumePath, meta.fsType ?? DEFAULT_FS_TYPE);
+        try {
+          await growMountedFilesystem(loop.name, volumePath, meta.fsType ?? DEFAULT_FS_TYPE);
+        } catch (error) {
+          if (error instanceof Error && /Permission denied to resize/.test(error.message)) {
+            throw new DollyError(
+              Code.FAILED_PRECONDITION,
+              `growing the mounted ext4 filesystem of ${id} needs CAP_SYS_RESOURCE, which the driver lacks; run it privileged, or unstage and stage the volume again (it grows at stage)`,
+            );
+          }
+          throw error;
+        }
       }
       return meta.sizeBytes;
     });

@@ -160,6 +160,15 @@ describe('Node service: stage and publish for real', () => {
     for (let i = 0; i < 10; i += 1) {
       await driver.client.nodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability });
     }
+    await expectCode(
+      driver.client.nodeStageVolume({
+        volume_id: id,
+        staging_target_path: staging,
+        volume_capability: { ...volume_capability, mount: { fs_type: 'ext4', mount_flags: ['ro'] } },
+      }),
+      status.ALREADY_EXISTS,
+      /read-write, not read-only/,
+    );
     for (let i = 0; i < 10; i += 1) {
       await driver.client.nodePublishVolume({
         volume_id: id,
