@@ -1,5 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { ControllerClient } from '../generated/csi/v1/Controller.js';
+import type { ControllerExpandVolumeRequest } from '../generated/csi/v1/ControllerExpandVolumeRequest.js';
+import type { ControllerExpandVolumeResponse__Output } from '../generated/csi/v1/ControllerExpandVolumeResponse.js';
 import type { ControllerGetCapabilitiesResponse__Output } from '../generated/csi/v1/ControllerGetCapabilitiesResponse.js';
 import type { ControllerGetVolumeRequest } from '../generated/csi/v1/ControllerGetVolumeRequest.js';
 import type { ControllerGetVolumeResponse__Output } from '../generated/csi/v1/ControllerGetVolumeResponse.js';
@@ -88,6 +90,12 @@ export class CsiClient {
   }
   controllerGetCapabilities(options?: CallOptions): Promise<ControllerGetCapabilitiesResponse__Output> {
     return unary((o, cb) => this.controller.ControllerGetCapabilities({}, o, cb), options);
+  }
+  controllerExpandVolume(
+    request: ControllerExpandVolumeRequest,
+    options?: CallOptions,
+  ): Promise<ControllerExpandVolumeResponse__Output> {
+    return unary((o, cb) => this.controller.ControllerExpandVolume(request, o, cb), options);
   }
   controllerGetVolume(
     request: ControllerGetVolumeRequest,

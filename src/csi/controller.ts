@@ -31,7 +31,7 @@ export interface ControllerOptions {
  * SINGLE_NODE_MULTI_WRITER (alpha too).
  */
 const CAPABILITIES: ControllerServiceCapability[] = (
-  ['CREATE_DELETE_VOLUME', 'CLONE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY'] as const
+  ['CREATE_DELETE_VOLUME', 'CLONE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'EXPAND_VOLUME'] as const
 ).map((type) => ({ rpc: { type } }));
 
 function toCsiSource(source: ContentSource | undefined): VolumeContentSource | null {
@@ -181,7 +181,14 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     DeleteSnapshot: notImplemented(rpc, 'DeleteSnapshot'),
     ListSnapshots: notImplemented(rpc, 'ListSnapshots'),
     GetSnapshot: notImplemented(rpc, 'GetSnapshot'),
-    ControllerExpandVolume: notImplemented(rpc, 'ControllerExpandVolume'),
+    ControllerExpandVolume: rpc('ControllerExpandVolume', async (request, { signal }) => {
+      const id = parseVolumeId(request.volume_id);
+      if (!request.capacity_range) throw invalidArgument('capacity_range is required');
+      const meta = await pool.expandVolume(id, parseCapacity(request.capacity_range), signal);
+      // The node must follow in both modes: a mounted filesystem grows, and a block volume's
+      // loop device must see the larger image.
+      return { capacity_bytes: meta.sizeBytes, node_expansion_required: true };
+    }),
     ControllerModifyVolume: notImplemented(rpc, 'ControllerModifyVolume'),
   };
 }

@@ -19,6 +19,8 @@ export function identityService(rpc: Rpc, options: IdentityOptions): IdentityHan
         capabilities: [
           { service: { type: 'CONTROLLER_SERVICE' } },
           { service: { type: 'VOLUME_ACCESSIBILITY_CONSTRAINTS' } },
+          // Volumes grow while staged and published (NodeExpandVolume grows the mounted filesystem).
+          { volume_expansion: { type: 'ONLINE' } },
         ],
       }),
     ),

@@ -1,4 +1,5 @@
 import { readFile, readdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { run } from './exec.js';
 
@@ -39,8 +40,22 @@ export async function attachLoop(image: string, options: { readOnly?: boolean } 
   return device;
 }
 
-export async function detachLoop(device: string): Promise<void> {
+/**
+ * Detaches a loop device and waits until the kernel has let go of the image: while another
+ * process (udev's blkid probe, typically) still holds the device open, the detach completes
+ * only when that process closes it, and until then the image still looks attached.
+ */
+export async function detachLoop(device: string, timeoutMs = 10_000): Promise<void> {
+  const name = basename(device);
+  const image = (await readLoop(name))?.backingFile;
   await run('losetup', ['--detach', device], { timeoutMs: 60_000 });
+  // Another attach may take the freed device at once: wait for *this* image to be let go.
+  const deadline = Date.now() + timeoutMs;
+  while (image !== undefined && (await readLoop(name))?.backingFile === image) {
+    if (Date.now() > deadline)
+      throw new Error(`${device} still holds ${image} ${timeoutMs} ms after losetup --detach`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Makes the loop device see the current size of its backing file (after the image grew). */
@@ -81,7 +96,8 @@ async function readLoop(name: string): Promise<LoopDevice | undefined> {
       logicalSectorBytes: Number(logical),
     };
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
+    // Not attached, or being detached right now.
+    if (['ENOENT', 'ENODEV', 'ENXIO'].includes(errnoCode(error) ?? '')) return undefined;
     throw error;
   }
 }

@@ -75,3 +75,20 @@ export function chooseVolumeSize(
   }
   return size;
 }
+
+/**
+ * The size a volume grows to: required_bytes rounded up to whole MiB (4 KiB blocks when the
+ * limit demands), or the current size when that is already enough. Shrinking is OUT_OF_RANGE.
+ */
+export function chooseExpandedSize(range: CapacityRange, currentBytes: number, poolBytes: number): number {
+  validateCapacityRange(range);
+  if (range.requiredBytes === 0)
+    throw invalidArgument('capacity_range.required_bytes is required to expand a volume');
+  if (range.limitBytes > 0 && range.limitBytes < currentBytes) {
+    throw outOfRange(
+      `limit_bytes ${range.limitBytes} is smaller than the volume (${currentBytes} bytes); volumes cannot shrink`,
+    );
+  }
+  if (range.requiredBytes <= currentBytes) return currentBytes;
+  return chooseVolumeSize(range, { sizeBytes: currentBytes, what: 'volume' }, poolBytes);
+}

@@ -13,7 +13,7 @@ import {
 import { OperationGate, throwIfAborted } from '../util/operation-gate.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
-import { chooseVolumeSize, fitsRange } from './capacity.js';
+import { chooseExpandedSize, chooseVolumeSize, fitsRange } from './capacity.js';
 import type { CapacityRange } from './capacity.js';
 import { isVolumeId, validateName, volumeIdForName } from './ids.js';
 import type { VolumeId } from './ids.js';
@@ -137,6 +137,25 @@ export class Pool {
       // From here the volume no longer exists; removing its blocks can be finished at next start.
       await fsyncPath(this.layout.volumesDir);
       await rm(trash, { recursive: true, force: true });
+    });
+  }
+
+  /**
+   * Grows a volume's image (a hole at the end: instant, no space used) and records the new size.
+   * The filesystem inside grows on the node (NodeExpandVolume, or at the next stage).
+   */
+  expandVolume(id: VolumeId, range: CapacityRange, signal?: AbortSignal): Promise<VolumeMeta> {
+    return this.gate.run(id, `expand:${range.requiredBytes}:${range.limitBytes}`, signal, async () => {
+      const meta = await this.getVolume(id);
+      if (!meta) throw notFound(`volume ${id} does not exist`);
+      const { totalBytes } = await this.stats();
+      const sizeBytes = chooseExpandedSize(range, meta.sizeBytes, totalBytes);
+      if (sizeBytes === meta.sizeBytes) return meta;
+      // Image first, then metadata: a crash between them leaves a volume that still works at its old size.
+      await growFile(this.layout.volumeImage(id), sizeBytes);
+      const grown = { ...meta, sizeBytes };
+      await writeMeta(this.layout.volumeMeta(id), grown);
+      return grown;
     });
   }
 

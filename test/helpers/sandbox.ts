@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -80,22 +80,33 @@ export class Sandbox {
     for (const cleanup of this.cleanups.reverse()) {
       await cleanup().catch((error: unknown) => errors.push(error));
     }
-    for (const point of await mountsUnder(this.dir)) {
-      await unmountWithRetry(point).catch((error: unknown) => errors.push(error));
+    // Loop devices the driver attached to images in the sandbox: detaching a busy one makes the
+    // kernel free it as soon as its last mount goes, so this comes first.
+    for (const device of await loopDevicesUnder(this.dir)) {
+      await sh('losetup', ['--detach', device]).catch((error: unknown) => errors.push(error));
     }
+    // Mounts depend on each other across the tree (a staging mount holds the pool busy), so
+    // unmount in rounds until none is left or a round makes no progress.
+    let remaining = await mountsUnder(this.dir);
+    for (let round = 0; remaining.length > 0 && round < 10; round += 1) {
+      for (const point of remaining) await sh('umount', [point]).catch(() => undefined);
+      const left = await mountsUnder(this.dir);
+      if (left.length === remaining.length) await new Promise((resolve) => setTimeout(resolve, 200));
+      remaining = left;
+    }
+    if (remaining.length > 0) errors.push(new Error(`could not unmount ${remaining.join(', ')}`));
     await rm(this.dir, { recursive: true, force: true }).catch((error: unknown) => errors.push(error));
     if (errors.length > 0) throw new AggregateError(errors, `cleanup of ${this.dir} failed`);
   }
 }
 
-async function unmountWithRetry(point: string): Promise<void> {
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      await sh('umount', [point]);
-      return;
-    } catch (error) {
-      if (attempt >= 20) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+/** Loop devices whose backing file lies inside `dir` (sysfs; the path may end in " (deleted)"). */
+async function loopDevicesUnder(dir: string): Promise<string[]> {
+  const devices: string[] = [];
+  for (const name of await readdir('/sys/block')) {
+    if (!name.startsWith('loop')) continue;
+    const backing = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '');
+    if (backing.startsWith(`${dir}/`)) devices.push(`/dev/${name}`);
   }
+  return devices;
 }

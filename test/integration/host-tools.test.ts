@@ -23,29 +23,19 @@ import { GiB, MiB } from '../helpers/csi.js';
 describe('host tools: loop devices, filesystems, mounts, freeze', () => {
   let sandbox: Sandbox;
   let pool: string;
-  const attached: string[] = [];
 
   before(async () => {
     sandbox = await Sandbox.create('host-tools');
     pool = await sandbox.xfsPool('pool', 4 * GiB);
-    // Mounts are undone by the sandbox; loop devices attached without autoclear are detached here.
-    sandbox.onCleanup(async () => {
-      for (const device of attached) await detachLoop(device).catch(() => undefined);
-    });
+    // The sandbox detaches the loop devices of its images and undoes its mounts, even on failure.
   });
   after(async () => sandbox.cleanup());
-
-  const attach = async (image: string): Promise<string> => {
-    const device = await attachLoop(image);
-    attached.push(device);
-    return device;
-  };
 
   for (const fsType of ['ext4', 'xfs'] as FilesystemType[]) {
     it(`${fsType}: attach with direct I/O, mkfs, mount, clone while frozen, mount both, grow`, async () => {
       const image = join(pool, `${fsType}-source.img`);
       await createSparseFile(image, 512 * MiB);
-      const device = await attach(image);
+      const device = await attachLoop(image);
       assert.equal(await attachLoop(image), device, 'attaching an attached image reuses its device');
       const [loop] = await loopsFor(image);
       assert.equal(loop?.name, device);
@@ -71,7 +61,7 @@ describe('host tools: loop devices, filesystems, mounts, freeze', () => {
       }
       await writeFile(join(sourceMount, 'hello.txt'), 'after the clone');
 
-      const cloneDevice = await attach(cloneImage);
+      const cloneDevice = await attachLoop(cloneImage);
       assert.notEqual(cloneDevice, device);
       const cloneMount = sandbox.path(`${fsType}-clone-mnt`);
       await mkdir(cloneMount);

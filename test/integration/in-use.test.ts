@@ -30,15 +30,11 @@ describe('volumes in use on this node', () => {
   let sandbox: Sandbox;
   let driver: Driver;
   let pool: string;
-  const attached: string[] = [];
 
   before(async () => {
     sandbox = await Sandbox.create('in-use');
     pool = await sandbox.xfsPool('pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool });
-    sandbox.onCleanup(async () => {
-      for (const device of attached) await detachLoop(device).catch(() => undefined);
-    });
   });
   after(async () => sandbox.cleanup());
 
@@ -51,7 +47,6 @@ describe('volumes in use on this node', () => {
     name: string,
   ): Promise<{ device: string; mountPoint: string }> {
     const device = await attachLoop(image(id));
-    attached.push(device);
     await makeFilesystem(device, fsType);
     const mountPoint = sandbox.path(name);
     await mkdir(mountPoint);
@@ -125,7 +120,6 @@ describe('volumes in use on this node', () => {
           // A frozen XFS keeps a log to replay: mount the clone once, as staging will.
           const { device: cloneDevice, mountPoint: cloneMount } = await (async () => {
             const cloneDevice = await attachLoop(image(clone));
-            attached.push(cloneDevice);
             const cloneMount = sandbox.path(`hot-xfs-clone-${i}`);
             await mkdir(cloneMount);
             await mountDevice(cloneDevice, cloneMount, 'xfs');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, open, readFile, readdir, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listLoops } from '../../src/host/loop.js';
@@ -274,6 +274,108 @@ describe('Node service: stage and publish for real', () => {
     // Never staged or published here: nothing to undo.
     await driver.client.nodeUnpublishVolume({ volume_id: id, target_path: target });
     await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: staging });
+  });
+
+  it('ControllerExpandVolume: grows the image; unknown, shrinking and absurd requests fail', async () => {
+    const id = await create('expand-rules', mountCapability('ext4'), 64 * MiB);
+    await expectCode(
+      driver.client.controllerExpandVolume({
+        volume_id: `vol-${'f'.repeat(32)}`,
+        capacity_range: { required_bytes: GiB },
+      }),
+      status.NOT_FOUND,
+    );
+    await expectCode(driver.client.controllerExpandVolume({ volume_id: id }), status.INVALID_ARGUMENT);
+    await expectCode(
+      driver.client.controllerExpandVolume({
+        volume_id: id,
+        capacity_range: { required_bytes: MiB, limit_bytes: 32 * MiB },
+      }),
+      status.OUT_OF_RANGE,
+      /cannot shrink/,
+    );
+    await expectCode(
+      driver.client.controllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: 1024 * GiB } }),
+      status.OUT_OF_RANGE,
+    );
+    const same = await driver.client.controllerExpandVolume({
+      volume_id: id,
+      capacity_range: { required_bytes: 32 * MiB },
+    });
+    assert.equal(same.capacity_bytes, 64 * MiB);
+    const grown = await driver.client.controllerExpandVolume({
+      volume_id: id,
+      capacity_range: { required_bytes: 100 * MiB },
+    });
+    assert.equal(grown.capacity_bytes, 100 * MiB);
+    assert.equal(grown.node_expansion_required, true);
+    assert.equal(
+      (await driver.client.controllerGetVolume({ volume_id: id })).volume?.capacity_bytes,
+      100 * MiB,
+    );
+    assert.equal((await stat(join(pool, 'volumes', id, 'disk.img'))).size, 100 * MiB);
+  });
+
+  it('xfs: online expansion of a mounted volume shows in df without remounting', async () => {
+    const capability = mountCapability('xfs');
+    const id = await create('expand-xfs', capability, 300 * MiB);
+    const where = await stageAndPublish(id, capability, 'expand-xfs');
+    await writeFile(join(where.target, 'kept'), 'kept');
+    const before = await statfs(where.target);
+    await driver.client.controllerExpandVolume({
+      volume_id: id,
+      capacity_range: { required_bytes: 900 * MiB },
+    });
+    const expanded = await driver.client.nodeExpandVolume({
+      volume_id: id,
+      volume_path: where.target,
+      capacity_range: { required_bytes: 900 * MiB },
+    });
+    assert.equal(expanded.capacity_bytes, 900 * MiB);
+    const after = await statfs(where.target);
+    assert.ok(after.blocks * after.bsize > before.blocks * before.bsize + 500 * MiB, 'df shows the new size');
+    assert.equal(await readFile(join(where.target, 'kept'), 'utf8'), 'kept');
+    await unpublishAndUnstage(id, where);
+  });
+
+  it('ext4: expansion grows online where the driver may (CAP_SYS_RESOURCE), else at the next stage', async () => {
+    const capability = mountCapability('ext4');
+    const id = await create('expand-ext4', capability, 128 * MiB);
+    let where = await stageAndPublish(id, capability, 'expand-ext4');
+    await writeFile(join(where.target, 'kept'), 'kept');
+    await driver.client.controllerExpandVolume({
+      volume_id: id,
+      capacity_range: { required_bytes: 512 * MiB },
+    });
+    const capabilities =
+      (await readFile('/proc/self/status', 'utf8')).match(/^CapEff:\s+([0-9a-f]+)$/m)?.[1] ?? '0';
+    const canResizeOnline = (BigInt(`0x${capabilities}`) >> 24n) & 1n; // CAP_SYS_RESOURCE
+    const expand = driver.client.nodeExpandVolume({ volume_id: id, volume_path: where.target });
+    if (canResizeOnline === 1n) {
+      await expand;
+    } else {
+      await expectCode(expand, status.FAILED_PRECONDITION, /CAP_SYS_RESOURCE/);
+      await unpublishAndUnstage(id, where);
+      where = await stageAndPublish(id, capability, 'expand-ext4-again');
+    }
+    const after = await statfs(where.target);
+    assert.ok(after.blocks * after.bsize > 400 * MiB, `df shows ${after.blocks * after.bsize} bytes`);
+    assert.equal(await readFile(join(where.target, 'kept'), 'utf8'), 'kept');
+    await unpublishAndUnstage(id, where);
+  });
+
+  it('block: expansion reaches the published device', async () => {
+    const capability = blockCapability();
+    const id = await create('expand-block', capability, 64 * MiB);
+    const where = await stageAndPublish(id, capability, 'expand-block');
+    await driver.client.controllerExpandVolume({
+      volume_id: id,
+      capacity_range: { required_bytes: 128 * MiB },
+    });
+    await driver.client.nodeExpandVolume({ volume_id: id, volume_path: where.target });
+    const stats = await driver.client.nodeGetVolumeStats({ volume_id: id, volume_path: where.target });
+    assert.equal(stats.usage[0]?.total, 128 * MiB);
+    await unpublishAndUnstage(id, where);
   });
 
   it('a restart keeps staged and published volumes working, and they can still be cleaned up', async () => {

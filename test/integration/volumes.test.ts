@@ -36,8 +36,16 @@ describe('Identity and the Controller RPCs around volumes', () => {
 
   it('GetPluginCapabilities: controller service and topology, nothing alpha', async () => {
     const { capabilities } = await driver.client.getPluginCapabilities();
-    const types = capabilities.map((capability) => capability.service?.type);
+    const types = capabilities
+      .map((capability) => capability.service?.type)
+      .filter((type) => type !== undefined);
     assert.deepEqual(types.sort(), ['CONTROLLER_SERVICE', 'VOLUME_ACCESSIBILITY_CONSTRAINTS']);
+    assert.deepEqual(
+      capabilities
+        .filter((capability) => capability.volume_expansion)
+        .map((capability) => capability.volume_expansion?.type),
+      ['ONLINE'],
+    );
     const alpha = alphaValues('csi.v1.PluginCapability.Service.Type');
     assert.ok(alpha.has('SNAPSHOT_METADATA_SERVICE'), 'the proto marks alpha values');
     for (const type of types) assert.ok(!alpha.has(type ?? ''), `${type} is alpha`);
@@ -53,6 +61,7 @@ describe('Identity and the Controller RPCs around volumes', () => {
     assert.deepEqual([...types].sort(), [
       'CLONE_VOLUME',
       'CREATE_DELETE_VOLUME',
+      'EXPAND_VOLUME',
       'GET_CAPACITY',
       'LIST_VOLUMES',
     ]);
