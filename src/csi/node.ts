@@ -94,8 +94,14 @@ export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
     NodeGetVolumeStats: rpc('NodeGetVolumeStats', async (request) => {
       const id = parseVolumeId(request.volume_id);
       const stats = await engine.stats(id, path(request.volume_path, 'volume_path'));
+      // volume_condition is an alpha field (VOLUME_CONDITION is not advertised); it is filled in
+      // anyway, since a CO that does not know it ignores it.
+      const healthy = { abnormal: false, message: 'attached and mounted' };
+      if (stats.kind === 'abnormal') {
+        return { usage: [], volume_condition: { abnormal: true, message: stats.message } };
+      }
       if (stats.kind === 'block') {
-        return { usage: [{ unit: 'BYTES', total: stats.totalBytes }], volume_condition: null };
+        return { usage: [{ unit: 'BYTES', total: stats.totalBytes }], volume_condition: healthy };
       }
       return {
         usage: [
@@ -107,7 +113,7 @@ export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
             used: stats.totalInodes - stats.freeInodes,
           },
         ],
-        volume_condition: null,
+        volume_condition: healthy,
       };
     }),
 

@@ -34,7 +34,9 @@ export type VolumeStats =
       totalInodes: number;
       freeInodes: number;
     }
-  | { kind: 'block'; totalBytes: number };
+  | { kind: 'block'; totalBytes: number }
+  /** The path exists but the volume's mount or loop device under it is gone. */
+  | { kind: 'abnormal'; message: string };
 
 /**
  * The node side of the engine: makes pool volumes usable on this host, as filesystems mounted
@@ -180,7 +182,19 @@ export class NodeEngine {
     const loops = await loopsFor(this.pool.layout.volumeImage(id));
     const mounted = await mountAt(volumePath);
     const loop = loops.find((candidate) => mounted && isMountOf(mounted, candidate.name, meta.mode));
-    if (!mounted || !loop) throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
+    if (!loop) {
+      // Something else is mounted there, or the path does not exist: not this volume's path.
+      if (mounted || !(await exists(volumePath))) {
+        throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
+      }
+      return {
+        kind: 'abnormal',
+        message:
+          loops.length === 0
+            ? `volume ${id} is not attached to a loop device on this node any more`
+            : `nothing is mounted at ${volumePath} any more`,
+      };
+    }
     if (meta.mode === 'block') return { kind: 'block', totalBytes: loop.sizeBytes };
     const fs = await statfs(volumePath);
     return {
@@ -281,6 +295,16 @@ function isMountOf(mount: MountEntry, device: string, mode: VolumeMode): boolean
 
 function isReadOnly(mount: MountEntry): boolean {
   return mount.mountOptions.includes('ro');
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    (error: unknown) => {
+      if (errnoCode(error) === 'ENOENT') return false;
+      throw error;
+    },
+  );
 }
 
 /** Removes a target the driver created: an empty directory or an empty file, never anything with content. */

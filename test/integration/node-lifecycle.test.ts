@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listLoops } from '../../src/host/loop.js';
 import { Driver, NODE_ID, TOPOLOGY_KEY } from '../helpers/driver.js';
-import { Sandbox, mountsUnder } from '../helpers/sandbox.js';
+import { Sandbox, mountsUnder, sh } from '../helpers/sandbox.js';
 import type { VolumeCapability } from '../../src/generated/csi/v1/VolumeCapability.js';
 import { GiB, MiB, blockCapability, expectCode, mountCapability, status } from '../helpers/csi.js';
 
@@ -202,6 +202,13 @@ describe('Node service: stage and publish for real', () => {
       status.FAILED_PRECONDITION,
       /still published/,
     );
+    // A mount that disappears under the driver shows as an abnormal volume condition.
+    const healthy = await driver.client.nodeGetVolumeStats({ volume_id: id, volume_path: readOnlyTarget });
+    assert.equal(healthy.volume_condition?.abnormal, false);
+    await sh('umount', [readOnlyTarget]);
+    const broken = await driver.client.nodeGetVolumeStats({ volume_id: id, volume_path: readOnlyTarget });
+    assert.equal(broken.volume_condition?.abnormal, true);
+    assert.match(broken.volume_condition?.message ?? '', /nothing is mounted/);
     for (const path of [target, readOnlyTarget, target]) {
       await driver.client.nodeUnpublishVolume({ volume_id: id, target_path: path });
     }
@@ -256,12 +263,35 @@ describe('Node service: stage and publish for real', () => {
       driver.client.nodeStageVolume({ volume_id: id, staging_target_path: staging }),
       status.INVALID_ARGUMENT,
     );
-    for (const bad of ['relative/path', `${staging}/../../etc`, join(pool, 'volumes'), '/']) {
+    // Hostile paths aim at a canary in the sandbox, never at a system path.
+    const canary = sandbox.path('canary');
+    await mkdir(canary);
+    await writeFile(join(canary, 'keep'), 'keep');
+    const hostile = [
+      'canary',
+      `${staging}/../canary`,
+      `${canary}/.`,
+      `${canary}//keep`,
+      join(pool, 'volumes'),
+      pool,
+      '/',
+    ];
+    for (const bad of hostile) {
       await expectCode(
         driver.client.nodeStageVolume({ volume_id: id, staging_target_path: bad, volume_capability }),
         status.INVALID_ARGUMENT,
       );
+      await expectCode(
+        driver.client.nodeUnpublishVolume({ volume_id: id, target_path: bad }),
+        status.INVALID_ARGUMENT,
+      );
+      await expectCode(
+        driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: bad }),
+        status.INVALID_ARGUMENT,
+      );
     }
+    assert.deepEqual(await readdir(canary), ['keep']);
+    assert.deepEqual(await mountsUnder(canary), []);
     await expectCode(
       driver.client.nodeStageVolume({
         volume_id: id,
