@@ -1,8 +1,9 @@
-import { mkdir, lstat, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
+import { statIfExists } from '../util/stat-if-exists.js';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Code, DollyError, errnoCode } from '../errors.js';
+import { Code, DollyError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Pool } from '../pool/pool.js';
 import { controllerService } from './controller.js';
@@ -92,13 +93,8 @@ export class CsiServer {
 /** Removes a stale socket left by a crash; refuses to replace anything else or a live server. */
 export async function prepareSocketPath(path: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  let stats;
-  try {
-    stats = await lstat(path);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return;
-    throw error;
-  }
+  const stats = await statIfExists(path, { followLinks: false });
+  if (!stats) return;
   if (!stats.isSocket()) {
     throw new DollyError(
       Code.FAILED_PRECONDITION,

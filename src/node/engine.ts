@@ -1,4 +1,5 @@
-import { mkdir, open, rmdir, stat, statfs, unlink } from 'node:fs/promises';
+import { mkdir, open, rmdir, statfs, unlink } from 'node:fs/promises';
+import { exists, statIfExists } from '../util/stat-if-exists.js';
 import { basename } from 'node:path';
 import { Code, DollyError, errnoCode, invalidArgument, notFound } from '../errors.js';
 import {
@@ -297,25 +298,10 @@ function isReadOnly(mount: MountEntry): boolean {
   return mount.mountOptions.includes('ro');
 }
 
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    (error: unknown) => {
-      if (errnoCode(error) === 'ENOENT') return false;
-      throw error;
-    },
-  );
-}
-
 /** Removes a target the driver created: an empty directory or an empty file, never anything with content. */
 async function removeTarget(path: string): Promise<void> {
-  let info;
-  try {
-    info = await stat(path);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return;
-    throw error;
-  }
+  const info = await statIfExists(path);
+  if (!info) return;
   if (info.isDirectory()) await rmdir(path);
   else if (info.isFile() && info.size === 0) await unlink(path);
   else

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, realpath, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
+import { exists } from '../util/stat-if-exists.js';
 import { dirname, join } from 'node:path';
-import { Code, DollyError, errnoCode } from '../errors.js';
+import { Code, DollyError } from '../errors.js';
 import { findMount } from '../host/mountinfo.js';
 import { mountImage } from '../host/mount.js';
 import { growXfs, makeXfsWithReflink } from '../host/xfs.js';
@@ -198,14 +199,4 @@ async function filesystemType(dir: string): Promise<string> {
     0x01021994: 'tmpfs',
   };
   return names[magic] ?? `a filesystem of type 0x${magic.toString(16)}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false;
-    throw error;
-  }
 }
