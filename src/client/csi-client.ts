@@ -5,6 +5,11 @@ import type { ControllerExpandVolumeResponse__Output } from '../generated/csi/v1
 import type { ControllerGetCapabilitiesResponse__Output } from '../generated/csi/v1/ControllerGetCapabilitiesResponse.js';
 import type { ControllerGetVolumeRequest } from '../generated/csi/v1/ControllerGetVolumeRequest.js';
 import type { ControllerGetVolumeResponse__Output } from '../generated/csi/v1/ControllerGetVolumeResponse.js';
+import type { CreateSnapshotRequest } from '../generated/csi/v1/CreateSnapshotRequest.js';
+import type { CreateSnapshotResponse__Output } from '../generated/csi/v1/CreateSnapshotResponse.js';
+import type { DeleteSnapshotRequest } from '../generated/csi/v1/DeleteSnapshotRequest.js';
+import type { ListSnapshotsRequest } from '../generated/csi/v1/ListSnapshotsRequest.js';
+import type { ListSnapshotsResponse__Output } from '../generated/csi/v1/ListSnapshotsResponse.js';
 import type { CreateVolumeRequest } from '../generated/csi/v1/CreateVolumeRequest.js';
 import type { CreateVolumeResponse__Output } from '../generated/csi/v1/CreateVolumeResponse.js';
 import type { DeleteVolumeRequest } from '../generated/csi/v1/DeleteVolumeRequest.js';
@@ -90,6 +95,15 @@ export class CsiClient {
   }
   controllerGetCapabilities(options?: CallOptions): Promise<ControllerGetCapabilitiesResponse__Output> {
     return unary((o, cb) => this.controller.ControllerGetCapabilities({}, o, cb), options);
+  }
+  createSnapshot(request: CreateSnapshotRequest, options?: CallOptions): Promise<CreateSnapshotResponse__Output> {
+    return unary((o, cb) => this.controller.CreateSnapshot(request, o, cb), options);
+  }
+  deleteSnapshot(request: DeleteSnapshotRequest, options?: CallOptions): Promise<object> {
+    return unary((o, cb) => this.controller.DeleteSnapshot(request, o, cb), options);
+  }
+  listSnapshots(request: ListSnapshotsRequest, options?: CallOptions): Promise<ListSnapshotsResponse__Output> {
+    return unary((o, cb) => this.controller.ListSnapshots(request, o, cb), options);
   }
   controllerExpandVolume(
     request: ControllerExpandVolumeRequest,

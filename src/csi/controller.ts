@@ -1,10 +1,11 @@
 import { Code, DollyError, invalidArgument, notFound } from '../errors.js';
 import type { ControllerHandlers } from '../generated/csi/v1/Controller.js';
 import type { ControllerServiceCapability } from '../generated/csi/v1/ControllerServiceCapability.js';
+import type { Snapshot } from '../generated/csi/v1/Snapshot.js';
 import type { Volume } from '../generated/csi/v1/Volume.js';
 import type { VolumeContentSource } from '../generated/csi/v1/VolumeContentSource.js';
-import { isVolumeId, parseVolumeId, quote } from '../pool/ids.js';
-import type { ContentSource, VolumeMeta } from '../pool/meta.js';
+import { isSnapshotId, isVolumeId, parseSnapshotId, parseVolumeId, quote } from '../pool/ids.js';
+import type { ContentSource, SnapshotMeta, VolumeMeta } from '../pool/meta.js';
 import type { Pool } from '../pool/pool.js';
 import { notImplemented } from './rpc.js';
 import type { Rpc } from './rpc.js';
@@ -31,8 +32,44 @@ export interface ControllerOptions {
  * SINGLE_NODE_MULTI_WRITER (alpha too).
  */
 const CAPABILITIES: ControllerServiceCapability[] = (
-  ['CREATE_DELETE_VOLUME', 'CLONE_VOLUME', 'LIST_VOLUMES', 'GET_CAPACITY', 'EXPAND_VOLUME'] as const
+  [
+    'CREATE_DELETE_VOLUME',
+    'CLONE_VOLUME',
+    'LIST_VOLUMES',
+    'GET_CAPACITY',
+    'EXPAND_VOLUME',
+    'CREATE_DELETE_SNAPSHOT',
+    'LIST_SNAPSHOTS',
+  ] as const
 ).map((type) => ({ rpc: { type } }));
+
+/**
+ * One page of a list sorted by ID. The token is the ID of the next item, so objects deleted
+ * between pages do not shift the pages that follow.
+ */
+function paginate<T extends { id: string }>(
+  items: T[],
+  token: string,
+  maxEntries: number,
+): { items: T[]; nextToken: string } {
+  const start = token === '' ? 0 : items.findIndex((item) => item.id >= token);
+  const from = start < 0 ? items.length : start;
+  const to = maxEntries > 0 ? Math.min(from + maxEntries, items.length) : items.length;
+  return { items: items.slice(from, to), nextToken: items[to]?.id ?? '' };
+}
+
+function toCsiSnapshot(snapshot: SnapshotMeta): Snapshot {
+  const created = Date.parse(snapshot.createdAt);
+  return {
+    snapshot_id: snapshot.id,
+    source_volume_id: snapshot.sourceVolumeId,
+    size_bytes: snapshot.sizeBytes,
+    creation_time: { seconds: Math.floor(created / 1000), nanos: (created % 1000) * 1e6 },
+    // A reflink is complete the moment it returns: there is no upload or copy to wait for.
+    ready_to_use: true,
+    group_snapshot_id: '',
+  };
+}
 
 function toCsiSource(source: ContentSource | undefined): VolumeContentSource | null {
   if (!source) return null;
@@ -137,14 +174,10 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
           `starting_token ${quote(token)} was not issued by Dolly; start again without it`,
         );
       }
-      const volumes = await pool.listVolumes();
-      // The token is the ID of the next volume to list, so volumes deleted meanwhile do not shift the pages.
-      const start = token === '' ? 0 : volumes.findIndex((meta) => meta.id >= token);
-      const from = start < 0 ? volumes.length : start;
-      const to = maxEntries > 0 ? Math.min(from + maxEntries, volumes.length) : volumes.length;
+      const page = paginate(await pool.listVolumes(), token, maxEntries);
       return {
-        entries: volumes.slice(from, to).map((meta) => ({ volume: toCsiVolume(meta), status: {} })),
-        next_token: volumes[to]?.id ?? '',
+        entries: page.items.map((meta) => ({ volume: toCsiVolume(meta), status: {} })),
+        next_token: page.nextToken,
       };
     }),
 
@@ -177,9 +210,43 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
 
     ControllerPublishVolume: notImplemented(rpc, 'ControllerPublishVolume'),
     ControllerUnpublishVolume: notImplemented(rpc, 'ControllerUnpublishVolume'),
-    CreateSnapshot: notImplemented(rpc, 'CreateSnapshot'),
-    DeleteSnapshot: notImplemented(rpc, 'DeleteSnapshot'),
-    ListSnapshots: notImplemented(rpc, 'ListSnapshots'),
+    CreateSnapshot: rpc('CreateSnapshot', async (request, { signal }) => {
+      if (request.name === '') throw invalidArgument('name is required');
+      const sourceVolumeId = parseVolumeId(request.source_volume_id, 'source_volume_id');
+      const snapshot = await pool.createSnapshot(
+        { name: request.name, sourceVolumeId, parameters: parseParameters(request.parameters) },
+        signal,
+      );
+      return { snapshot: toCsiSnapshot(snapshot) };
+    }),
+
+    DeleteSnapshot: rpc('DeleteSnapshot', async (request, { signal }) => {
+      await pool.deleteSnapshot(parseSnapshotId(request.snapshot_id), signal);
+      return {};
+    }),
+
+    ListSnapshots: rpc('ListSnapshots', async (request) => {
+      const maxEntries = parseMaxEntries(request.max_entries);
+      const token = request.starting_token;
+      if (token !== '' && !isSnapshotId(token)) {
+        throw new DollyError(
+          Code.ABORTED,
+          `starting_token ${quote(token)} was not issued by Dolly; start again without it`,
+        );
+      }
+      let snapshots = await pool.listSnapshots();
+      // Filters select; an ID that is not Dolly's matches nothing (the spec answers an empty list).
+      if (request.snapshot_id !== '')
+        snapshots = snapshots.filter((snapshot) => snapshot.id === request.snapshot_id);
+      if (request.source_volume_id !== '') {
+        snapshots = snapshots.filter((snapshot) => snapshot.sourceVolumeId === request.source_volume_id);
+      }
+      const page = paginate(snapshots, token, maxEntries);
+      return {
+        entries: page.items.map((snapshot) => ({ snapshot: toCsiSnapshot(snapshot) })),
+        next_token: page.nextToken,
+      };
+    }),
     GetSnapshot: notImplemented(rpc, 'GetSnapshot'),
     ControllerExpandVolume: rpc('ControllerExpandVolume', async (request, { signal }) => {
       const id = parseVolumeId(request.volume_id);

@@ -35,6 +35,12 @@ export class PoolLayout {
   snapshotDir(id: SnapshotId): string {
     return join(this.snapshotsDir, id);
   }
+  snapshotImage(id: SnapshotId): string {
+    return join(this.snapshotDir(id), IMAGE_FILE);
+  }
+  snapshotMeta(id: SnapshotId): string {
+    return join(this.snapshotDir(id), META_FILE);
+  }
 }
 
 export const IMAGE_FILE = 'disk.img';

@@ -25,64 +25,119 @@ export interface VolumeMeta {
   createdAt: string;
 }
 
-export async function writeMeta(path: string, meta: VolumeMeta): Promise<void> {
+/** What a snapshot is, as stored in snapshots/<id>/meta.json: a read-only image of its source. */
+export interface SnapshotMeta extends CommonMetaFields {
+  version: 1;
+  id: SnapshotId;
+  /** The volume it was taken of; the snapshot outlives it. */
+  sourceVolumeId: VolumeId;
+}
+
+/** Reads a snapshot's metadata; undefined when the snapshot does not exist. */
+export async function readSnapshotMeta(
+  path: string,
+  expectedId: SnapshotId,
+): Promise<SnapshotMeta | undefined> {
+  const text = await readMetaText(path);
+  if (text === undefined) return undefined;
+  const fail = (what: string): DollyError => corruptMeta(path, what, 'snapshot');
+  const record = parseMetaObject(text, fail);
+  if (record.id !== expectedId) throw fail(`id ${String(record.id)} does not match its directory`);
+  if (typeof record.sourceVolumeId !== 'string' || !isVolumeId(record.sourceVolumeId))
+    throw fail('sourceVolumeId missing');
+  return {
+    version: 1,
+    id: expectedId,
+    sourceVolumeId: record.sourceVolumeId,
+    ...parseCommonFields(record, fail),
+  };
+}
+
+export async function writeMeta(path: string, meta: VolumeMeta | SnapshotMeta): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(meta, null, 2)}\n`);
 }
 
-/** Reads a volume's metadata; undefined when the volume does not exist. */
-export async function readMeta(path: string, expectedId: VolumeId): Promise<VolumeMeta | undefined> {
-  let text: string;
+/** The text of a metadata file; undefined when the object (its directory) does not exist. */
+export async function readMetaText(path: string): Promise<string | undefined> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path, 'utf8');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
     throw error;
   }
-  return parseMeta(text, path, expectedId);
 }
 
-function corrupt(path: string, what: string): DollyError {
+/** Reads a volume's metadata; undefined when the volume does not exist. */
+export async function readMeta(path: string, expectedId: VolumeId): Promise<VolumeMeta | undefined> {
+  const text = await readMetaText(path);
+  return text === undefined ? undefined : parseMeta(text, path, expectedId);
+}
+
+export function corruptMeta(path: string, what: string, kind = 'volume'): DollyError {
   return new DollyError(
     Code.DATA_LOSS,
-    `volume metadata ${path} is damaged (${what}); restore it or delete the volume directory`,
+    `${kind} metadata ${path} is damaged (${what}); restore it or delete the ${kind} directory`,
   );
 }
 
-export function parseMeta(text: string, path: string, expectedId: VolumeId): VolumeMeta {
+const corrupt = (path: string, what: string): DollyError => corruptMeta(path, what);
+
+/** JSON.parse to a plain object, or a DATA_LOSS error naming the file. */
+export function parseMetaObject(text: string, fail: (what: string) => DollyError): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw corrupt(path, 'not valid JSON');
+    throw fail('not valid JSON');
   }
-  if (typeof value !== 'object' || value === null) throw corrupt(path, 'not an object');
-  const record = value as Record<string, unknown>;
-  const { id, name, sizeBytes, mode, fsType, parameters, contentSource, createdAt } = record;
-  if (record.version !== 1) throw corrupt(path, `unknown version ${String(record.version)}`);
-  if (id !== expectedId) throw corrupt(path, `id ${String(id)} does not match its directory`);
-  if (typeof name !== 'string') throw corrupt(path, 'name missing');
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail('not an object');
+  return value as Record<string, unknown>;
+}
+
+/** The fields volumes and snapshots share. */
+export type CommonMetaFields = Pick<
+  VolumeMeta,
+  'name' | 'sizeBytes' | 'mode' | 'fsType' | 'parameters' | 'createdAt'
+>;
+
+export function parseCommonFields(
+  record: Record<string, unknown>,
+  fail: (what: string) => DollyError,
+): CommonMetaFields {
+  const { name, sizeBytes, mode, fsType, parameters, createdAt } = record;
+  if (record.version !== 1) throw fail(`unknown version ${String(record.version)}`);
+  if (typeof name !== 'string') throw fail('name missing');
   if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
-    throw corrupt(path, 'sizeBytes missing');
+    throw fail('sizeBytes missing');
   }
-  if (mode !== 'mount' && mode !== 'block') throw corrupt(path, 'mode missing');
-  if (fsType !== undefined && !FS_TYPES.includes(fsType as FsType)) throw corrupt(path, 'unknown fsType');
+  if (mode !== 'mount' && mode !== 'block') throw fail('mode missing');
+  if (fsType !== undefined && !FS_TYPES.includes(fsType as FsType)) throw fail('unknown fsType');
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
-    throw corrupt(path, 'parameters missing');
+    throw fail('parameters missing');
   }
   for (const parameter of Object.values(parameters)) {
-    if (typeof parameter !== 'string') throw corrupt(path, 'parameters must be strings');
+    if (typeof parameter !== 'string') throw fail('parameters must be strings');
   }
-  if (typeof createdAt !== 'string') throw corrupt(path, 'createdAt missing');
+  if (typeof createdAt !== 'string') throw fail('createdAt missing');
   return {
-    version: 1,
-    id: expectedId,
     name,
     sizeBytes,
     mode,
     fsType: fsType as FsType | undefined,
     parameters: parameters as Record<string, string>,
-    contentSource: parseContentSource(contentSource, path),
     createdAt,
+  };
+}
+
+export function parseMeta(text: string, path: string, expectedId: VolumeId): VolumeMeta {
+  const fail = (what: string): DollyError => corrupt(path, what);
+  const record = parseMetaObject(text, fail);
+  if (record.id !== expectedId) throw fail(`id ${String(record.id)} does not match its directory`);
+  return {
+    version: 1,
+    id: expectedId,
+    ...parseCommonFields(record, fail),
+    contentSource: parseContentSource(record.contentSource, path),
   };
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { access, constants, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { access, chmod, constants, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Code,
@@ -15,11 +15,18 @@ import { fsyncPath } from '../util/atomic-file.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
 import { chooseExpandedSize, chooseVolumeSize, fitsRange } from './capacity.js';
 import type { CapacityRange } from './capacity.js';
-import { isVolumeId, validateName, volumeIdForName } from './ids.js';
-import type { VolumeId } from './ids.js';
+import { isSnapshotId, isVolumeId, snapshotIdForName, validateName, volumeIdForName } from './ids.js';
+import type { SnapshotId, VolumeId } from './ids.js';
 import { IMAGE_FILE, META_FILE, PoolLayout } from './layout.js';
-import { readMeta, writeMeta } from './meta.js';
-import type { ContentSource, FsType, VolumeMeta, VolumeMode } from './meta.js';
+import { readMeta, readSnapshotMeta, writeMeta } from './meta.js';
+import type {
+  CommonMetaFields,
+  ContentSource,
+  FsType,
+  SnapshotMeta,
+  VolumeMeta,
+  VolumeMode,
+} from './meta.js';
 import type { PreparedPool } from './prepare.js';
 import { withFrozen } from './freeze.js';
 import { imageUsers } from './in-use.js';
@@ -126,18 +133,78 @@ export class Pool {
           `volume ${id} is in use on this node (attached to ${users.devices.join(', ')}${where}); unpublish and unstage it first`,
         );
       }
-      const dir = this.layout.volumeDir(id);
-      const trash = join(this.layout.trashDir, `${id}.${randomBytes(6).toString('hex')}`);
-      try {
-        await rename(dir, trash);
-      } catch (error) {
-        if (errnoCode(error) === 'ENOENT') return;
-        throw toDollyError(error, `cannot delete volume ${id}`);
-      }
-      // From here the volume no longer exists; removing its blocks can be finished at next start.
-      await fsyncPath(this.layout.volumesDir);
-      await rm(trash, { recursive: true, force: true });
+      await this.discard(this.layout.volumeDir(id), this.layout.volumesDir, id);
     });
+  }
+
+  /**
+   * Takes a snapshot of a volume: a read-only reflink of its image, instant and free until
+   * either side is written. A volume in use on this node is frozen for that instant.
+   * Idempotent by name: the same name and source returns the snapshot, another source is
+   * ALREADY_EXISTS.
+   */
+  async createSnapshot(
+    request: { name: string; sourceVolumeId: VolumeId; parameters: Record<string, string> },
+    signal?: AbortSignal,
+  ): Promise<SnapshotMeta> {
+    validateName(request.name);
+    const id = snapshotIdForName(request.name);
+    return this.gate.run(id, `snapshot:${request.sourceVolumeId}`, signal, async (opSignal) => {
+      const existing = await this.getSnapshot(id);
+      if (existing) {
+        if (existing.sourceVolumeId !== request.sourceVolumeId) {
+          throw alreadyExists(
+            `a snapshot named ${JSON.stringify(request.name)} already exists (${id}) of volume ${existing.sourceVolumeId}, not ${request.sourceVolumeId}`,
+          );
+        }
+        return existing;
+      }
+      const source = await this.getVolume(request.sourceVolumeId);
+      if (!source) throw notFound(`source volume ${request.sourceVolumeId} does not exist`);
+      const meta: SnapshotMeta = {
+        version: 1,
+        id,
+        name: request.name,
+        sourceVolumeId: source.id,
+        sizeBytes: source.sizeBytes,
+        mode: source.mode,
+        fsType: source.fsType,
+        parameters: request.parameters,
+        createdAt: new Date().toISOString(),
+      };
+      await this.buildInTmp(
+        id,
+        this.layout.snapshotDir(id),
+        this.layout.snapshotsDir,
+        opSignal,
+        async (work) => {
+          const image = join(work, IMAGE_FILE);
+          await this.cloneImage(this.layout.volumeImage(source.id), image, `volume ${source.id}`);
+          await fsyncPath(image);
+          await chmod(image, 0o400);
+          await writeMeta(join(work, META_FILE), meta);
+        },
+      );
+      return meta;
+    });
+  }
+
+  /** Deletes a snapshot; an unknown one is already deleted (OK). Volumes restored from it keep their data. */
+  deleteSnapshot(id: SnapshotId, signal?: AbortSignal): Promise<void> {
+    return this.gate.run(id, 'delete', signal, () =>
+      this.discard(this.layout.snapshotDir(id), this.layout.snapshotsDir, id),
+    );
+  }
+
+  async getSnapshot(id: SnapshotId): Promise<SnapshotMeta | undefined> {
+    return readSnapshotMeta(this.layout.snapshotMeta(id), id);
+  }
+
+  /** Every snapshot, sorted by ID (the order ListSnapshots pages through). */
+  async listSnapshots(): Promise<SnapshotMeta[]> {
+    const names = (await readdir(this.layout.snapshotsDir)).filter(isSnapshotId).sort();
+    const metas = await Promise.all(names.map((id) => this.getSnapshot(id)));
+    return metas.filter((meta): meta is SnapshotMeta => meta !== undefined);
   }
 
   /**
@@ -218,42 +285,83 @@ export class Pool {
       createdAt: new Date().toISOString(),
     };
 
-    const work = join(this.layout.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
     try {
-      throwIfAborted(signal);
-      await mkdir(work, { mode: 0o700 });
-      const image = join(work, IMAGE_FILE);
-      if (source) {
-        await this.cloneImage(source.image, image, source.description);
-        // Either way the clone's extent map is made durable before the volume is renamed into place.
-        if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
-        else await fsyncPath(image);
-      } else {
-        await createSparseFile(image, sizeBytes);
-      }
-      await writeMeta(join(work, META_FILE), meta);
-      throwIfAborted(signal);
-      // The one step that makes the volume exist: a crash before it leaves only tmp/ work.
-      await rename(work, this.layout.volumeDir(id));
-      await fsyncPath(this.layout.volumesDir);
+      await this.buildInTmp(id, this.layout.volumeDir(id), this.layout.volumesDir, signal, async (work) => {
+        const image = join(work, IMAGE_FILE);
+        if (source) {
+          await this.cloneImage(source.image, image, source.description);
+          await chmod(image, 0o600); // a snapshot's image is read-only; the restored volume is not
+          // Either way the clone's extent map is made durable before the volume is renamed into place.
+          if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
+          else await fsyncPath(image);
+        } else {
+          await createSparseFile(image, sizeBytes);
+        }
+        await writeMeta(join(work, META_FILE), meta);
+      });
       return meta;
     } catch (error) {
-      await rm(work, { recursive: true, force: true });
       throw toDollyError(error, `cannot create volume ${JSON.stringify(request.name)}`);
     }
   }
 
+  /**
+   * Builds an object (volume or snapshot) in tmp/ and renames it into place in one step: a
+   * crash or failure before the rename leaves only tmp/ work, which is removed.
+   */
+  private async buildInTmp(
+    id: string,
+    finalDir: string,
+    parentDir: string,
+    signal: AbortSignal,
+    build: (work: string) => Promise<void>,
+  ): Promise<void> {
+    const work = join(this.layout.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
+    try {
+      throwIfAborted(signal);
+      await mkdir(work, { mode: 0o700 });
+      await build(work);
+      throwIfAborted(signal);
+      await rename(work, finalDir);
+      await fsyncPath(parentDir);
+    } catch (error) {
+      await rm(work, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  /** Deletes an object directory: one rename into trash/ (the delete point), then removal. */
+  private async discard(dir: string, parentDir: string, id: string): Promise<void> {
+    const trash = join(this.layout.trashDir, `${id}.${randomBytes(6).toString('hex')}`);
+    try {
+      await rename(dir, trash);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return;
+      throw toDollyError(error, `cannot delete ${id}`);
+    }
+    await fsyncPath(parentDir);
+    await rm(trash, { recursive: true, force: true });
+  }
+
   private async resolveSource(
     request: VolumeRequest,
-  ): Promise<{ meta: VolumeMeta; image: string; description: string } | undefined> {
+  ): Promise<{ meta: CommonMetaFields; image: string; description: string } | undefined> {
     const source = request.source;
     if (!source) return undefined;
+    let meta: CommonMetaFields | undefined;
+    let image: string;
+    let description: string;
     if (source.kind === 'snapshot') {
-      throw notFound(`snapshot ${source.snapshotId} does not exist`);
+      meta = await this.getSnapshot(source.snapshotId);
+      if (!meta) throw notFound(`snapshot ${source.snapshotId} does not exist`);
+      image = this.layout.snapshotImage(source.snapshotId);
+      description = `snapshot ${source.snapshotId}`;
+    } else {
+      meta = await this.getVolume(source.volumeId);
+      if (!meta) throw notFound(`source volume ${source.volumeId} does not exist`);
+      image = this.layout.volumeImage(source.volumeId);
+      description = `volume ${source.volumeId}`;
     }
-    const meta = await this.getVolume(source.volumeId);
-    if (!meta) throw notFound(`source volume ${source.volumeId} does not exist`);
-    const description = `volume ${source.volumeId}`;
     if (meta.mode !== request.mode) {
       throw invalidArgument(
         `the source ${description} is a ${modeName(meta.mode)} volume and cannot be cloned into a ${modeName(request.mode)} volume; source and clone must use the same volume mode`,
@@ -264,7 +372,7 @@ export class Pool {
         `the source ${description} holds ${meta.fsType ?? 'no'} filesystem, not ${request.fsType}; ask for fs_type ${meta.fsType ?? '""'} or none`,
       );
     }
-    return { meta, image: this.layout.volumeImage(source.volumeId), description };
+    return { meta, image, description };
   }
 
   /** Reflinks the source image; a source in use on this node is frozen around it for a consistent copy. */

@@ -60,9 +60,11 @@ describe('Identity and the Controller RPCs around volumes', () => {
     const types = capabilities.map((capability) => capability.rpc?.type ?? 'none');
     assert.deepEqual([...types].sort(), [
       'CLONE_VOLUME',
+      'CREATE_DELETE_SNAPSHOT',
       'CREATE_DELETE_VOLUME',
       'EXPAND_VOLUME',
       'GET_CAPACITY',
+      'LIST_SNAPSHOTS',
       'LIST_VOLUMES',
     ]);
     assert.equal(new Set(types).size, types.length);
@@ -230,8 +232,8 @@ describe('Identity and the Controller RPCs around volumes', () => {
   it('RPCs whose capability is not advertised are UNIMPLEMENTED with a message', async () => {
     await expectCode(
       new Promise((resolve, reject) =>
-        driver.client.controller.CreateSnapshot(
-          { name: 's', source_volume_id: `vol-${'d'.repeat(32)}` },
+        driver.client.controller.ControllerPublishVolume(
+          { volume_id: `vol-${'d'.repeat(32)}`, node_id: 'n' },
           (error, response) => (error ? reject(error) : resolve(response)),
         ),
       ),
