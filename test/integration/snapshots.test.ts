@@ -70,18 +70,18 @@ describe('snapshots and restores', () => {
     const { volume } = await restore('restored', snap.snapshot_id);
     assert.equal(volume?.capacity_bytes, 64 * MiB);
     assert.equal(volume?.content_source?.snapshot?.snapshot_id, snap.snapshot_id);
-    assert.equal(await hashFile(volumeImage(volume!.volume_id)), hash);
+    assert.equal(await hashFile(volumeImage(volume.volume_id)), hash);
 
     const larger = await restore('restored-larger', snap.snapshot_id, {
       capacity_range: { required_bytes: 256 * MiB },
     });
     assert.equal(larger.volume?.capacity_bytes, 256 * MiB);
-    assert.equal((await stat(volumeImage(larger.volume!.volume_id))).size, 256 * MiB);
-    assert.equal(await hashFile(volumeImage(larger.volume!.volume_id), 64 * MiB), hash);
+    assert.equal((await stat(volumeImage(larger.volume.volume_id))).size, 256 * MiB);
+    assert.equal(await hashFile(volumeImage(larger.volume.volume_id), 64 * MiB), hash);
 
     // Deleting the snapshot leaves the restored volumes intact.
     await driver.client.deleteSnapshot({ snapshot_id: snap.snapshot_id });
-    assert.equal(await hashFile(volumeImage(volume!.volume_id)), hash);
+    assert.equal(await hashFile(volumeImage(volume.volume_id)), hash);
     assert.equal((await driver.client.listSnapshots({ snapshot_id: snap.snapshot_id })).entries.length, 0);
   });
 
