@@ -96,13 +96,19 @@ export class CsiClient {
   controllerGetCapabilities(options?: CallOptions): Promise<ControllerGetCapabilitiesResponse__Output> {
     return unary((o, cb) => this.controller.ControllerGetCapabilities({}, o, cb), options);
   }
-  createSnapshot(request: CreateSnapshotRequest, options?: CallOptions): Promise<CreateSnapshotResponse__Output> {
+  createSnapshot(
+    request: CreateSnapshotRequest,
+    options?: CallOptions,
+  ): Promise<CreateSnapshotResponse__Output> {
     return unary((o, cb) => this.controller.CreateSnapshot(request, o, cb), options);
   }
   deleteSnapshot(request: DeleteSnapshotRequest, options?: CallOptions): Promise<object> {
     return unary((o, cb) => this.controller.DeleteSnapshot(request, o, cb), options);
   }
-  listSnapshots(request: ListSnapshotsRequest, options?: CallOptions): Promise<ListSnapshotsResponse__Output> {
+  listSnapshots(
+    request: ListSnapshotsRequest,
+    options?: CallOptions,
+  ): Promise<ListSnapshotsResponse__Output> {
     return unary((o, cb) => this.controller.ListSnapshots(request, o, cb), options);
   }
   controllerExpandVolume(
