@@ -215,9 +215,10 @@ export class Pool {
     return this.gate.run(id, `expand:${range.requiredBytes}:${range.limitBytes}`, signal, async () => {
       const meta = await this.getVolume(id);
       if (!meta) throw notFound(`volume ${id} does not exist`);
-      const { totalBytes } = await this.stats();
+      const { totalBytes, availableBytes } = await this.stats();
       const sizeBytes = chooseExpandedSize(range, meta.sizeBytes, totalBytes);
       if (sizeBytes === meta.sizeBytes) return meta;
+      assertFits(sizeBytes - meta.sizeBytes, availableBytes, 'growing this volume');
       // Image first, then metadata: a crash between them leaves a volume that still works at its old size.
       await growFile(this.layout.volumeImage(id), sizeBytes);
       const grown = { ...meta, sizeBytes };
@@ -266,12 +267,13 @@ export class Pool {
   private async buildVolume(id: VolumeId, request: VolumeRequest, signal: AbortSignal): Promise<VolumeMeta> {
     // Everything about the source is checked before anything is allocated.
     const source = await this.resolveSource(request);
-    const { totalBytes } = await this.stats();
+    const { totalBytes, availableBytes } = await this.stats();
     const sizeBytes = chooseVolumeSize(
       request.capacity,
       source && { sizeBytes: source.meta.sizeBytes, what: source.description },
       totalBytes,
     );
+    assertFits(sizeBytes - (source?.meta.sizeBytes ?? 0), availableBytes, 'this volume');
     const meta: VolumeMeta = {
       version: 1,
       id,
@@ -385,6 +387,20 @@ export class Pool {
       if (errnoCode(error) === 'ENOENT') throw notFound(`the source ${description} was deleted`);
       throw error;
     }
+  }
+}
+
+/**
+ * The pool is thin: what a clone or restore shares with its source costs nothing. What a new
+ * volume or the grown part of one adds could all be written, so it must fit in the space the
+ * pool has now; otherwise the volume would be overcommitted from its first day.
+ */
+function assertFits(newBytes: number, availableBytes: number, what: string): void {
+  if (newBytes > availableBytes) {
+    throw new DollyError(
+      Code.RESOURCE_EXHAUSTED,
+      `${what} needs ${formatSize(newBytes)} of new space but the pool has ${formatSize(availableBytes)} available; free space (delete volumes or snapshots) or grow the pool (--pool-size)`,
+    );
   }
 }
 

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Driver } from '../helpers/driver.js';
+import { Sandbox } from '../helpers/sandbox.js';
+import { GiB, MiB, expectCode, mountCapability, status, writePattern } from '../helpers/csi.js';
+
+describe('capacity: what the pool can really provide', () => {
+  let sandbox: Sandbox;
+  let driver: Driver;
+  let pool: string;
+
+  before(async () => {
+    sandbox = await Sandbox.create('capacity');
+    pool = await sandbox.xfsPool('pool', GiB);
+    driver = await Driver.start(sandbox, { pool });
+  });
+  after(async () => sandbox.cleanup());
+
+  const create = (name: string, requiredBytes: number, extra: Record<string, unknown> = {}) =>
+    driver.client.createVolume({
+      name,
+      volume_capabilities: mountCapability(),
+      capacity_range: { required_bytes: requiredBytes },
+      ...extra,
+    });
+
+  it('GetCapacity drops as data is written; new space that does not fit is RESOURCE_EXHAUSTED, shared space is free', async () => {
+    const empty = await driver.client.getCapacity({});
+    const source = (await create('source', 100 * MiB)).volume!;
+    const filler = (await create('filler', 750 * MiB)).volume!;
+    await writePattern(join(pool, 'volumes', source.volume_id, 'disk.img'), 0, 100 * MiB, 'source');
+    await writePattern(join(pool, 'volumes', filler.volume_id, 'disk.img'), 0, 750 * MiB, 'filler');
+    const after = await driver.client.getCapacity({});
+    assert.ok(
+      empty.available_capacity - after.available_capacity >= 840 * MiB,
+      'written data is no longer available',
+    );
+    assert.ok(after.available_capacity < 150 * MiB, `available ${after.available_capacity}`);
+
+    await expectCode(create('too-much', 200 * MiB), status.RESOURCE_EXHAUSTED, /needs 200 MiB of new space/);
+    await expectCode(
+      create('clone-too-large', 300 * MiB, {
+        volume_content_source: { volume: { volume_id: source.volume_id } },
+      }),
+      status.RESOURCE_EXHAUSTED,
+      /needs 200 MiB of new space/,
+    );
+    await expectCode(
+      driver.client.controllerExpandVolume({
+        volume_id: source.volume_id,
+        capacity_range: { required_bytes: 400 * MiB },
+      }),
+      status.RESOURCE_EXHAUSTED,
+    );
+    // A same-size clone shares every block: it fits although the pool could not hold a copy.
+    const clone = await create('clone-free', 750 * MiB, {
+      volume_content_source: { volume: { volume_id: filler.volume_id } },
+    });
+    assert.equal(clone.volume?.capacity_bytes, 750 * MiB);
+    const snap = await driver.client.createSnapshot({
+      name: 'snap-free',
+      source_volume_id: filler.volume_id,
+    });
+    assert.equal(snap.snapshot?.ready_to_use, true);
+    assert.ok((await driver.client.getCapacity({})).available_capacity > after.available_capacity - 16 * MiB);
+  });
+});
