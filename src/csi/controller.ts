@@ -49,9 +49,17 @@ const CAPABILITIES: ControllerServiceCapability[] = (
  */
 function paginate<T extends { id: string }>(
   items: T[],
-  token: string,
-  maxEntries: number,
+  request: { max_entries: number; starting_token: string },
+  isOurId: (value: string) => boolean,
 ): { items: T[]; nextToken: string } {
+  const maxEntries = parseMaxEntries(request.max_entries);
+  const token = request.starting_token;
+  if (token !== '' && !isOurId(token)) {
+    throw new DollyError(
+      Code.ABORTED,
+      `starting_token ${quote(token)} was not issued by Dolly; start again without it`,
+    );
+  }
   const start = token === '' ? 0 : items.findIndex((item) => item.id >= token);
   const from = start < 0 ? items.length : start;
   const to = maxEntries > 0 ? Math.min(from + maxEntries, items.length) : items.length;
@@ -166,15 +174,7 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     }),
 
     ListVolumes: rpc('ListVolumes', async (request) => {
-      const maxEntries = parseMaxEntries(request.max_entries);
-      const token = request.starting_token;
-      if (token !== '' && !isVolumeId(token)) {
-        throw new DollyError(
-          Code.ABORTED,
-          `starting_token ${quote(token)} was not issued by Dolly; start again without it`,
-        );
-      }
-      const page = paginate(await pool.listVolumes(), token, maxEntries);
+      const page = paginate(await pool.listVolumes(), request, isVolumeId);
       return {
         entries: page.items.map((meta) => ({ volume: toCsiVolume(meta), status: {} })),
         next_token: page.nextToken,
@@ -226,14 +226,6 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     }),
 
     ListSnapshots: rpc('ListSnapshots', async (request) => {
-      const maxEntries = parseMaxEntries(request.max_entries);
-      const token = request.starting_token;
-      if (token !== '' && !isSnapshotId(token)) {
-        throw new DollyError(
-          Code.ABORTED,
-          `starting_token ${quote(token)} was not issued by Dolly; start again without it`,
-        );
-      }
       let snapshots = await pool.listSnapshots();
       // Filters select; an ID that is not Dolly's matches nothing (the spec answers an empty list).
       if (request.snapshot_id !== '')
@@ -241,7 +233,7 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
       if (request.source_volume_id !== '') {
         snapshots = snapshots.filter((snapshot) => snapshot.sourceVolumeId === request.source_volume_id);
       }
-      const page = paginate(snapshots, token, maxEntries);
+      const page = paginate(snapshots, request, isSnapshotId);
       return {
         entries: page.items.map((snapshot) => ({ snapshot: toCsiSnapshot(snapshot) })),
         next_token: page.nextToken,

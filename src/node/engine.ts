@@ -179,10 +179,7 @@ export class NodeEngine {
   }
 
   async stats(id: VolumeId, volumePath: string): Promise<VolumeStats> {
-    const meta = await this.requireVolume(id);
-    const loops = await loopsFor(this.pool.layout.volumeImage(id));
-    const mounted = await mountAt(volumePath);
-    const loop = loops.find((candidate) => mounted && isMountOf(mounted, candidate.name, meta.mode));
+    const { meta, loops, mounted, loop } = await this.locate(id, volumePath);
     if (!loop) {
       // Something else is mounted there, or the path does not exist: not this volume's path.
       if (mounted || !(await exists(volumePath))) {
@@ -211,11 +208,8 @@ export class NodeEngine {
   /** Grows what the node sees to the image's size: the loop device, then the mounted filesystem. */
   async expand(id: VolumeId, volumePath: string, signal?: AbortSignal): Promise<number> {
     return this.pool.serialize(id, `expand:${volumePath}`, signal, async () => {
-      const meta = await this.requireVolume(id);
-      const loops = await loopsFor(this.pool.layout.volumeImage(id));
-      const mounted = await mountAt(volumePath);
-      const loop = loops.find((candidate) => mounted && isMountOf(mounted, candidate.name, meta.mode));
-      if (!mounted || !loop) throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
+      const { meta, loop } = await this.locate(id, volumePath);
+      if (!loop) throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
       if (loop.sizeBytes < meta.sizeBytes) await refreshLoopSize(loop.name);
       if (meta.mode === 'mount') {
         try {
@@ -232,6 +226,17 @@ export class NodeEngine {
       }
       return meta.sizeBytes;
     });
+  }
+
+  /** The volume, its loop devices, what is mounted at `path`, and the loop device mounted there if it is this volume's. */
+  private async locate(id: VolumeId, path: string) {
+    const meta = await this.requireVolume(id);
+    const loops = await loopsFor(this.pool.layout.volumeImage(id));
+    const mounted = await mountAt(path);
+    const loop = loops.find(
+      (candidate) => mounted !== undefined && isMountOf(mounted, candidate.name, meta.mode),
+    );
+    return { meta, loops, mounted, loop };
   }
 
   private async requireVolume(id: VolumeId): Promise<VolumeMeta> {
