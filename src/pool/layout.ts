@@ -23,6 +23,11 @@ export class PoolLayout {
     return join(this.root, 'trash');
   }
 
+  /** Freezes in progress, so that a restart thaws what a killed driver left frozen. */
+  get frozenDir(): string {
+    return join(this.root, 'frozen');
+  }
+
   volumeDir(id: VolumeId): string {
     return join(this.volumesDir, id);
   }

@@ -6,13 +6,17 @@ import {
   DollyError,
   alreadyExists,
   errnoCode,
+  internal,
   invalidArgument,
   notFound,
   toDollyError,
 } from '../errors.js';
-import { OperationGate, throwIfAborted } from '../util/operation-gate.js';
+import { OperationGate } from '../util/operation-gate.js';
+import { throwIfAborted } from '../util/deadline.js';
+import { faultPoint } from '../util/fault.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
+import { statIfExists } from '../util/stat-if-exists.js';
 import { chooseExpandedSize, chooseVolumeSize, fitsRange } from './capacity.js';
 import type { CapacityRange } from './capacity.js';
 import { isSnapshotId, isVolumeId, snapshotIdForName, validateName, volumeIdForName } from './ids.js';
@@ -28,7 +32,7 @@ import type {
   VolumeMode,
 } from './meta.js';
 import type { PreparedPool } from './prepare.js';
-import { withFrozen } from './freeze.js';
+import { Freezer } from './freeze.js';
 import { imageUsers } from './in-use.js';
 import { reflink } from './reflink.js';
 import { formatSize } from './sizes.js';
@@ -60,20 +64,29 @@ type Logger = (message: string, fields?: Record<string, unknown>) => void;
 export class Pool {
   readonly layout: PoolLayout;
   private readonly gate = new OperationGate();
+  private readonly freezer: Freezer;
   private readonly rootDevice: number;
 
   private constructor(
     readonly prepared: PreparedPool,
     rootDevice: number,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     this.layout = new PoolLayout(prepared.root);
     this.rootDevice = rootDevice;
+    const { root, volumesDir, snapshotsDir, tmpDir, trashDir } = this.layout;
+    this.freezer = new Freezer(
+      this.layout.frozenDir,
+      [root, volumesDir, snapshotsDir, tmpDir, trashDir],
+      log,
+    );
   }
 
   /** Opens a prepared pool: creates its directories and clears work left by a crash. */
   static async open(prepared: PreparedPool, log: Logger): Promise<Pool> {
     const layout = new PoolLayout(prepared.root);
+    // First of all: a driver killed inside a copy may have left a volume in use frozen.
+    await Freezer.recover(layout.frozenDir, log);
     for (const dir of [layout.volumesDir, layout.snapshotsDir, layout.tmpDir, layout.trashDir]) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     }
@@ -83,6 +96,7 @@ export class Pool {
         log('removing work left by an earlier run', { dir, entries: leftovers.length });
       await Promise.all(leftovers.map((entry) => rm(join(dir, entry), { recursive: true, force: true })));
     }
+    await reconcileSizes(layout, log);
     await fsyncPath(prepared.root);
     return new Pool(prepared, (await stat(prepared.root)).dev, log);
   }
@@ -112,14 +126,22 @@ export class Pool {
   async createVolume(request: VolumeRequest, signal?: AbortSignal): Promise<VolumeMeta> {
     validateName(request.name);
     const id = volumeIdForName(request.name);
-    return this.gate.run(id, `create:${fingerprint(request)}`, signal, async (opSignal) => {
-      const existing = await this.getVolume(id);
-      if (existing) {
-        assertCompatible(existing, request);
-        return existing;
-      }
-      return this.buildVolume(id, request, opSignal);
-    });
+    // The source is held shared: copies of it run together, an expansion or delete waits.
+    const sourceKeys = request.source ? [sourceKey(request.source)] : [];
+    return this.gate.run(
+      id,
+      `create:${fingerprint(request)}`,
+      signal,
+      async (opSignal) => {
+        const existing = await this.getVolume(id);
+        if (existing) {
+          assertCompatible(existing, request);
+          return existing;
+        }
+        return this.buildVolume(id, request, opSignal);
+      },
+      sourceKeys,
+    );
   }
 
   /** Deletes a volume; a volume that does not exist is already deleted (OK). */
@@ -149,44 +171,56 @@ export class Pool {
   ): Promise<SnapshotMeta> {
     validateName(request.name);
     const id = snapshotIdForName(request.name);
-    return this.gate.run(id, `snapshot:${request.sourceVolumeId}`, signal, async (opSignal) => {
-      const existing = await this.getSnapshot(id);
-      if (existing) {
-        if (existing.sourceVolumeId !== request.sourceVolumeId) {
-          throw alreadyExists(
-            `a snapshot named ${JSON.stringify(request.name)} already exists (${id}) of volume ${existing.sourceVolumeId}, not ${request.sourceVolumeId}`,
-          );
+    const sourceKeys = [request.sourceVolumeId];
+    return this.gate.run(
+      id,
+      `snapshot:${request.sourceVolumeId}`,
+      signal,
+      async (opSignal) => {
+        const existing = await this.getSnapshot(id);
+        if (existing) {
+          if (existing.sourceVolumeId !== request.sourceVolumeId) {
+            throw alreadyExists(
+              `a snapshot named ${JSON.stringify(request.name)} already exists (${id}) of volume ${existing.sourceVolumeId}, not ${request.sourceVolumeId}`,
+            );
+          }
+          return existing;
         }
-        return existing;
-      }
-      const source = await this.getVolume(request.sourceVolumeId);
-      if (!source) throw notFound(`source volume ${request.sourceVolumeId} does not exist`);
-      const meta: SnapshotMeta = {
-        version: 1,
-        id,
-        name: request.name,
-        sourceVolumeId: source.id,
-        sizeBytes: source.sizeBytes,
-        mode: source.mode,
-        fsType: source.fsType,
-        parameters: request.parameters,
-        createdAt: new Date().toISOString(),
-      };
-      await this.buildInTmp(
-        id,
-        this.layout.snapshotDir(id),
-        this.layout.snapshotsDir,
-        opSignal,
-        async (work) => {
-          const image = join(work, IMAGE_FILE);
-          await this.cloneImage(this.layout.volumeImage(source.id), image, `volume ${source.id}`);
-          await fsyncPath(image);
-          await chmod(image, 0o400);
-          await writeMeta(join(work, META_FILE), meta);
-        },
-      );
-      return meta;
-    });
+        const source = await this.getVolume(request.sourceVolumeId);
+        if (!source) throw notFound(`source volume ${request.sourceVolumeId} does not exist`);
+        const meta: SnapshotMeta = {
+          version: 1,
+          id,
+          name: request.name,
+          sourceVolumeId: source.id,
+          sizeBytes: source.sizeBytes,
+          mode: source.mode,
+          fsType: source.fsType,
+          parameters: request.parameters,
+          createdAt: new Date().toISOString(),
+        };
+        await this.buildInTmp(
+          id,
+          this.layout.snapshotDir(id),
+          this.layout.snapshotsDir,
+          opSignal,
+          async (work) => {
+            const image = join(work, IMAGE_FILE);
+            await this.cloneImage(
+              this.layout.volumeImage(source.id),
+              image,
+              `volume ${source.id}`,
+              source.sizeBytes,
+            );
+            await fsyncPath(image);
+            await chmod(image, 0o400);
+            await writeMeta(join(work, META_FILE), meta);
+          },
+        );
+        return meta;
+      },
+      sourceKeys,
+    );
   }
 
   /** Deletes a snapshot; an unknown one is already deleted (OK). Volumes restored from it keep their data. */
@@ -221,6 +255,7 @@ export class Pool {
       assertFits(sizeBytes - meta.sizeBytes, availableBytes, 'growing this volume');
       // Image first, then metadata: a crash between them leaves a volume that still works at its old size.
       await growFile(this.layout.volumeImage(id), sizeBytes);
+      faultPoint('expand:image-grown');
       const grown = { ...meta, sizeBytes };
       await writeMeta(this.layout.volumeMeta(id), grown);
       return grown;
@@ -291,7 +326,7 @@ export class Pool {
       await this.buildInTmp(id, this.layout.volumeDir(id), this.layout.volumesDir, signal, async (work) => {
         const image = join(work, IMAGE_FILE);
         if (source) {
-          await this.cloneImage(source.image, image, source.description);
+          await this.cloneImage(source.image, image, source.description, source.meta.sizeBytes);
           await chmod(image, 0o600); // a snapshot's image is read-only; the restored volume is not
           // Either way the clone's extent map is made durable before the volume is renamed into place.
           if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
@@ -324,6 +359,7 @@ export class Pool {
       await mkdir(work, { mode: 0o700 });
       await build(work);
       throwIfAborted(signal);
+      faultPoint('build:before-rename');
       await rename(work, finalDir);
       await fsyncPath(parentDir);
     } catch (error) {
@@ -342,6 +378,7 @@ export class Pool {
       throw toDollyError(error, `cannot delete ${id}`);
     }
     await fsyncPath(parentDir);
+    faultPoint('delete:trashed');
     await rm(trash, { recursive: true, force: true });
   }
 
@@ -377,15 +414,31 @@ export class Pool {
     return { meta, image, description };
   }
 
-  /** Reflinks the source image; a source in use on this node is frozen around it for a consistent copy. */
-  private async cloneImage(sourceImage: string, image: string, description: string): Promise<void> {
+  /**
+   * Reflinks the source image; a source in use on this node is frozen around it for a
+   * consistent copy. The caller holds the source shared, so the image has the size its record
+   * says; that is checked anyway, because a copy recorded smaller than its image would later be
+   * cut short by an expansion.
+   */
+  private async cloneImage(
+    sourceImage: string,
+    image: string,
+    description: string,
+    sourceBytes: number,
+  ): Promise<void> {
     try {
       const users = await imageUsers(sourceImage);
-      await withFrozen(users.mountPoints, this.log, () => reflink(sourceImage, image));
+      await this.freezer.withFrozen(users.mountPoints, () => reflink(sourceImage, image));
     } catch (error) {
       // The source was deleted between the check and the clone.
       if (errnoCode(error) === 'ENOENT') throw notFound(`the source ${description} was deleted`);
       throw error;
+    }
+    const { size } = await stat(image);
+    if (size !== sourceBytes) {
+      throw internal(
+        `the copy of ${description} is ${size} bytes, not the ${sourceBytes} its record says; nothing was created`,
+      );
     }
   }
 }
@@ -401,6 +454,47 @@ function assertFits(newBytes: number, availableBytes: number, what: string): voi
       Code.RESOURCE_EXHAUSTED,
       `${what} needs ${formatSize(newBytes)} of new space but the pool has ${formatSize(availableBytes)} available; free space (delete volumes or snapshots) or grow the pool (--pool-size)`,
     );
+  }
+}
+
+/** The lock key of a content source: the volume's or snapshot's ID. */
+function sourceKey(source: ContentSource): string {
+  return source.kind === 'volume' ? source.volumeId : source.snapshotId;
+}
+
+/**
+ * An expansion grows the image, then records the size. A driver killed between the two leaves
+ * an image larger than its record; the caller never had an answer and will retry. The larger
+ * size is the truth (the node may already see it), so the record is brought up to the image:
+ * never the other way, which would cut off data.
+ */
+async function reconcileSizes(layout: PoolLayout, log: Logger): Promise<void> {
+  const ids = (await readdir(layout.volumesDir)).filter(isVolumeId);
+  for (const id of ids) {
+    let meta: VolumeMeta | undefined;
+    try {
+      meta = await readMeta(layout.volumeMeta(id), id);
+    } catch (error) {
+      log('cannot read a volume record; leaving it as it is', { volume: id, error: String(error) });
+      continue;
+    }
+    if (!meta) continue;
+    const image = layout.volumeImage(id);
+    const size = (await statIfExists(image))?.size;
+    if (size === undefined) {
+      log('a volume has a record but no image; leaving it as it is', { volume: id });
+      continue;
+    }
+    if (size === meta.sizeBytes) continue;
+    const sizeBytes = Math.max(size, meta.sizeBytes);
+    log('volume image and record disagree on its size (an expansion was interrupted); completing it', {
+      volume: id,
+      imageBytes: size,
+      recordedBytes: meta.sizeBytes,
+      nowBytes: sizeBytes,
+    });
+    await growFile(image, sizeBytes);
+    await writeMeta(layout.volumeMeta(id), { ...meta, sizeBytes });
   }
 }
 

@@ -1,4 +1,6 @@
-import { Code, DollyError } from '../errors.js';
+import { deadlineError, throwIfAborted } from './deadline.js';
+import { KeyedLock } from './keyed-lock.js';
+import type { LockMode } from './keyed-lock.js';
 
 interface PendingOperation {
   fingerprint: string;
@@ -8,26 +10,16 @@ interface PendingOperation {
   waiters: number;
 }
 
-export function deadlineError(): DollyError {
-  return new DollyError(
-    Code.DEADLINE_EXCEEDED,
-    'the request deadline passed before the operation finished; nothing was left half done, retry the request',
-  );
-}
-
-/** Throws DEADLINE_EXCEEDED when the signal has fired: the check at each step of an operation. */
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw deadlineError();
-}
-
 /**
  * Serializes operations per key (a volume or snapshot ID) with no global lock: operations on
- * different keys run in parallel. A request identical to one already queued or running (same
- * key, same fingerprint) joins it and gets its result, instead of failing or running twice.
- * An operation is aborted only when every caller waiting for it has gone (deadline or cancel).
+ * different keys run in parallel. An operation holds its own key exclusively and may hold
+ * others shared: the source it copies, which must not change meanwhile. A request identical
+ * to one already queued or running (same key, same fingerprint) joins it and gets its result,
+ * instead of failing or running twice. An operation is aborted only when every caller waiting
+ * for it has gone (deadline or cancel).
  */
 export class OperationGate {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly locks = new KeyedLock();
   private readonly pending = new Map<string, PendingOperation[]>();
 
   async run<T>(
@@ -35,30 +27,37 @@ export class OperationGate {
     fingerprint: string,
     signal: AbortSignal | undefined,
     operation: (signal: AbortSignal) => Promise<T>,
+    sharedKeys: readonly string[] = [],
   ): Promise<T> {
     throwIfAborted(signal);
     const joined = this.pending
       .get(key)
       ?.find((candidate) => candidate.fingerprint === fingerprint && !candidate.controller.signal.aborted);
     // A joined operation has the same key and fingerprint, hence the same operation and result type.
-    return this.wait<T>(joined ?? this.enqueue(key, fingerprint, operation), signal);
+    return this.wait<T>(joined ?? this.enqueue(key, fingerprint, operation, sharedKeys), signal);
   }
 
-  /** Number of keys with queued or running operations (for tests and metrics). */
+  /** Number of keys held or waited for (for tests and metrics). */
   get busyKeys(): number {
-    return this.tails.size;
+    return this.locks.busyKeys;
   }
 
   private enqueue<T>(
     key: string,
     fingerprint: string,
     operation: (signal: AbortSignal) => Promise<T>,
+    sharedKeys: readonly string[],
   ): PendingOperation {
     const controller = new AbortController();
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const promise = previous.then(() => {
-      throwIfAborted(controller.signal);
-      return operation(controller.signal);
+    const modes = new Map<string, LockMode>(sharedKeys.map((shared) => [shared, 'shared']));
+    modes.set(key, 'exclusive');
+    const promise = this.locks.acquire(modes, controller.signal).then(async (release) => {
+      try {
+        throwIfAborted(controller.signal);
+        return await operation(controller.signal);
+      } finally {
+        release();
+      }
     });
     const entry: PendingOperation = { fingerprint, promise, controller, waiters: 0 };
     const list = this.pending.get(key) ?? [];
@@ -71,10 +70,8 @@ export class OperationGate {
       const remaining = (this.pending.get(key) ?? []).filter((candidate) => candidate !== entry);
       if (remaining.length > 0) this.pending.set(key, remaining);
       else this.pending.delete(key);
-      if (this.tails.get(key) === tail) this.tails.delete(key);
     };
-    const tail: Promise<void> = promise.then(cleanup, cleanup);
-    this.tails.set(key, tail);
+    promise.then(cleanup, cleanup);
     return entry;
   }
 

@@ -14,6 +14,8 @@ export interface DriverOptions {
   args?: string[];
   /** Socket path; default: csi.sock in the sandbox. */
   socketPath?: string;
+  /** Extra environment, e.g. DOLLY_FAULT_CRASH for fault injection. */
+  env?: Record<string, string>;
 }
 
 export interface LogLine {
@@ -84,7 +86,7 @@ export class Driver {
         'json',
         ...(options.args ?? []),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
     );
     const driver = new Driver(child, socketPath);
     sandbox.onCleanup(async () => {
