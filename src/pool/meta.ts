@@ -53,8 +53,13 @@ export async function readSnapshotMeta(
   };
 }
 
-export async function writeMeta(path: string, meta: VolumeMeta | SnapshotMeta): Promise<void> {
-  await writeFileAtomic(path, `${JSON.stringify(meta, null, 2)}\n`);
+/** `workDir`: where the temporary copy is written (the pool's tmp/, emptied at start); default beside `path`. */
+export async function writeMeta(
+  path: string,
+  meta: VolumeMeta | SnapshotMeta,
+  workDir?: string,
+): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(meta, null, 2)}\n`, 0o600, workDir);
 }
 
 /** The text of a metadata file; undefined when the object (its directory) does not exist. */

@@ -257,7 +257,7 @@ export class Pool {
       await growFile(this.layout.volumeImage(id), sizeBytes);
       faultPoint('expand:image-grown');
       const grown = { ...meta, sizeBytes };
-      await writeMeta(this.layout.volumeMeta(id), grown);
+      await writeMeta(this.layout.volumeMeta(id), grown, this.layout.tmpDir);
       return grown;
     });
   }
@@ -494,7 +494,7 @@ async function reconcileSizes(layout: PoolLayout, log: Logger): Promise<void> {
       nowBytes: sizeBytes,
     });
     await growFile(image, sizeBytes);
-    await writeMeta(layout.volumeMeta(id), { ...meta, sizeBytes });
+    await writeMeta(layout.volumeMeta(id), { ...meta, sizeBytes }, layout.tmpDir);
   }
 }
 

@@ -14,10 +14,17 @@ export async function fsyncPath(path: string): Promise<void> {
 
 /**
  * Writes a file so that a crash leaves either the old content or the new one, never a torn
- * file: write a temporary sibling, fsync it, rename it over the target, fsync the directory.
+ * file: write a temporary file, fsync it, rename it over the target, fsync the directory. The
+ * temporary file is a sibling, or lives in `workDir` (same filesystem) when given, so that a
+ * crash leaves it where it is cleared at the next start rather than beside the target.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+  workDir = dirname(path),
+): Promise<void> {
+  const temporary = join(workDir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const handle = await open(temporary, 'wx', mode);
   try {
     await handle.writeFile(data);

@@ -61,6 +61,18 @@ describe('writeFileAtomic', () => {
     assert.deepEqual(await readdir(sub), ['file']);
   });
 
+  it('writes its temporary copy in workDir when given, so nothing is ever left beside the target', async () => {
+    const sub = await fresh('workdir');
+    const work = join(sub, 'work');
+    const target = join(sub, 'target');
+    await mkdir(work);
+    await mkdir(target);
+    await writeFileAtomic(join(target, 'meta.json'), 'x', 0o600, work);
+    assert.equal(await readFile(join(target, 'meta.json'), 'utf8'), 'x');
+    assert.deepEqual(await readdir(target), ['meta.json']);
+    assert.deepEqual(await readdir(work), []);
+  });
+
   it('fails when the directory does not exist, creating nothing', async () => {
     const sub = await fresh('missing');
     await assert.rejects(writeFileAtomic(join(sub, 'no', 'such', 'file'), 'x'), { code: 'ENOENT' });
