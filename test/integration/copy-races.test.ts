@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
+import { startWriter, writeCompletes } from '../helpers/workload.js';
 import {
   GiB,
   MiB,
@@ -15,40 +15,6 @@ import {
   status,
   writePattern,
 } from '../helpers/csi.js';
-
-/** Writes numbered files with fsync as fast as it can until killed: a busy workload. */
-const WRITER = `
-const fs = require('fs');
-const dir = process.argv[1];
-for (let i = 0; ; i++) {
-  const fd = fs.openSync(dir + '/f' + (i % 200), 'w');
-  fs.writeSync(fd, Buffer.alloc(16 * 1024, i % 251));
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-}`;
-
-/** True when one small fsynced write into `dir` completes within `timeoutMs` (a frozen filesystem blocks it). */
-function writeCompletes(dir: string, timeoutMs = 5000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '-e',
-        "const fs=require('fs');const fd=fs.openSync(process.argv[1],'w');fs.writeSync(fd,'x');fs.fsyncSync(fd);",
-        join(dir, 'probe'),
-      ],
-      { stdio: 'ignore' },
-    );
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      resolve(false);
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve(code === 0);
-    });
-  });
-}
 
 /**
  * Copies (clones, snapshots) of a volume while something changes it: an expansion, a crash in
@@ -225,7 +191,7 @@ describe('copies of a volume that is changing', () => {
     });
     const id = volume!.volume_id;
     const { target } = await stageAndPublish(id, 'busy-source');
-    const writer = spawn(process.execPath, ['-e', WRITER, target], { stdio: 'ignore' });
+    const writer = startWriter(target);
     const images: string[] = [];
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
@@ -256,10 +222,9 @@ describe('copies of a volume that is changing', () => {
       );
       assert.deepEqual(failures, [], 'every copy succeeded');
       assert.ok(await writeCompletes(target), 'the source is thawed');
-      assert.equal(writer.exitCode, null, 'the writer is still running');
+      assert.equal(writer.child.exitCode, null, 'the writer is still running');
     } finally {
-      writer.kill('SIGKILL');
-      await new Promise((resolve) => writer.once('exit', resolve));
+      await writer.stop();
     }
     for (const image of images) {
       // A mounted ext4 is marked needs_recovery on disk; only a freeze clears it in the copy.

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,18 +8,8 @@ import { attachLoop, detachLoop } from '../../src/host/loop.js';
 import { mountDevice, unmount } from '../../src/host/mount.js';
 import { Driver } from '../helpers/driver.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
+import { startWriter } from '../helpers/workload.js';
 import { GiB, MiB, expectCode, mountCapability, status } from '../helpers/csi.js';
-
-/** Writes numbered files with fsync as fast as it can until killed: a busy workload. */
-const WRITER = `
-const fs = require('fs');
-const dir = process.argv[1];
-for (let i = 0; ; i++) {
-  const fd = fs.openSync(dir + '/f' + (i % 500), 'w');
-  fs.writeSync(fd, Buffer.alloc(64 * 1024, i % 251));
-  fs.fsyncSync(fd);
-  fs.closeSync(fd);
-}`;
 
 /**
  * A volume in use on this node (attached to a loop device and mounted, as staging does) cannot
@@ -88,7 +77,7 @@ describe('volumes in use on this node', () => {
       });
       const id = volume!.volume_id;
       const { device, mountPoint } = await stage(id, fsType, `hot-${fsType}-mnt`);
-      const writer = spawn(process.execPath, ['-e', WRITER, mountPoint], { stdio: 'ignore' });
+      const writer = startWriter(mountPoint);
       const clones: string[] = [];
       try {
         await new Promise((resolve) => setTimeout(resolve, 300));
@@ -107,10 +96,9 @@ describe('volumes in use on this node', () => {
         // The source was thawed: the writer is still making progress.
         const before = (await readdir(mountPoint)).length;
         await new Promise((resolve) => setTimeout(resolve, 300));
-        assert.ok(before > 0 && writer.exitCode === null, 'the writer is still running');
+        assert.ok(before > 0 && writer.child.exitCode === null, 'the writer is still running');
       } finally {
-        writer.kill('SIGKILL');
-        await new Promise((resolve) => writer.once('exit', resolve));
+        await writer.stop();
       }
       await unmount(mountPoint);
       await detachLoop(device);

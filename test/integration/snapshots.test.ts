@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
+import { startWriter } from '../helpers/workload.js';
 import {
   GiB,
   MiB,
@@ -207,22 +207,13 @@ describe('snapshots and restores', () => {
       staging_target_path: staging,
       volume_capability: capability,
     });
-    const writer = spawn(
-      process.execPath,
-      [
-        '-e',
-        `const fs=require('fs');for(let i=0;;i++){const fd=fs.openSync(process.argv[1]+'/f'+(i%200),'w');fs.writeSync(fd,Buffer.alloc(65536,i%251));fs.fsyncSync(fd);fs.closeSync(fd);}`,
-        staging,
-      ],
-      { stdio: 'ignore' },
-    );
+    const writer = startWriter(staging);
     let snapId: string;
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
       snapId = (await snapshot('hot-snap', source.volume_id)).snapshot_id;
     } finally {
-      writer.kill('SIGKILL');
-      await new Promise((resolve) => writer.once('exit', resolve));
+      await writer.stop();
     }
     await driver.client.nodeUnstageVolume({ volume_id: source.volume_id, staging_target_path: staging });
     await driver.client.deleteVolume({ volume_id: source.volume_id });
