@@ -13,7 +13,7 @@ import {
 import { OperationGate, throwIfAborted } from '../util/operation-gate.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
-import { chooseExpandedSize, chooseVolumeSize, fitsRange } from './capacity.js';
+import { chooseExpandedSize, chooseVolumeSize, fitsRange, volumeMinimum } from './capacity.js';
 import type { CapacityRange } from './capacity.js';
 import { isSnapshotId, isVolumeId, snapshotIdForName, validateName, volumeIdForName } from './ids.js';
 import type { SnapshotId, VolumeId } from './ids.js';
@@ -272,6 +272,7 @@ export class Pool {
       request.capacity,
       source && { sizeBytes: source.meta.sizeBytes, what: source.description },
       totalBytes,
+      volumeMinimum(request.mode, request.fsType ?? source?.meta.fsType ?? DEFAULT_FS_TYPE),
     );
     assertFits(sizeBytes - (source?.meta.sizeBytes ?? 0), availableBytes, 'this volume');
     const meta: VolumeMeta = {

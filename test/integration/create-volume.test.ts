@@ -83,6 +83,41 @@ describe('CreateVolume', () => {
     }
   });
 
+  it('a filesystem volume is at least the smallest filesystem Dolly makes (ext4 8 MiB, xfs 300 MiB); block has no minimum', async () => {
+    const small = await create('min-ext4', { capacity_range: { required_bytes: MiB } });
+    assert.equal(small.volume?.capacity_bytes, 8 * MiB);
+    const xfs = await create('min-xfs', {
+      volume_capabilities: mountCapability('xfs'),
+      capacity_range: { required_bytes: 100 * MiB },
+    });
+    assert.equal(xfs.volume?.capacity_bytes, 300 * MiB);
+    const xfsLimit = await create('min-xfs-limit', {
+      volume_capabilities: mountCapability('xfs'),
+      capacity_range: { limit_bytes: 300 * MiB },
+    });
+    assert.equal(xfsLimit.volume?.capacity_bytes, 300 * MiB);
+    const before = await poolEntries();
+    await expectCode(
+      create('min-xfs-too-tight', {
+        volume_capabilities: mountCapability('xfs'),
+        capacity_range: { required_bytes: 100 * MiB, limit_bytes: 200 * MiB },
+      }),
+      status.OUT_OF_RANGE,
+      /below 300 MiB \(314572800 bytes\), the smallest xfs filesystem/,
+    );
+    await expectCode(
+      create('min-ext4-too-tight', { capacity_range: { limit_bytes: 4 * MiB } }),
+      status.OUT_OF_RANGE,
+      /8 MiB/,
+    );
+    assert.deepEqual(await poolEntries(), before);
+    const block = await create('min-block', {
+      volume_capabilities: blockCapability(),
+      capacity_range: { required_bytes: 4096, limit_bytes: 4096 },
+    });
+    assert.equal(block.volume?.capacity_bytes, 4096);
+  });
+
   it("without a capacity range makes a 1 GiB volume with this node's topology", async () => {
     const { volume } = await create('default-size');
     assert.ok(volume);
