@@ -50,6 +50,28 @@ export function parseSnapshotId(value: string, field = 'snapshot_id'): SnapshotI
   return value;
 }
 
+/**
+ * An ID from a request, looked up rather than judged: Dolly's own (a VolumeId), or undefined
+ * for any other value, which names nothing Dolly could have made, so the caller answers as for
+ * a missing object (the spec's NOT_FOUND, or OK for a delete). Only a missing value is
+ * INVALID_ARGUMENT. No path is ever built from a value this returns undefined for.
+ */
+export function ownVolumeId(value: string, field = 'volume_id'): VolumeId | undefined {
+  if (value === '') throw invalidArgument(`${field} is required`);
+  return isVolumeId(value) ? value : undefined;
+}
+
+export function ownSnapshotId(value: string, field = 'snapshot_id'): SnapshotId | undefined {
+  if (value === '') throw invalidArgument(`${field} is required`);
+  return isSnapshotId(value) ? value : undefined;
+}
+
+/** Throws INVALID_ARGUMENT when a required field is empty; the lookup comes after every such check. */
+export function requireField(value: string, field: string): string {
+  if (value === '') throw invalidArgument(`${field} is required`);
+  return value;
+}
+
 export function validateName(name: string, field = 'name'): string {
   if (name === '') throw invalidArgument(`${field} is required`);
   const bytes = Buffer.byteLength(name, 'utf8');

@@ -58,14 +58,9 @@ describe('CreateVolume', () => {
       ['unknown parameter', { parameters: { replicas: '3' } }, /unknown parameters "replicas"/],
       ['mutable parameters', { mutable_parameters: { iops: '5' } }, /mutable_parameters/],
       [
-        "source volume ID that is not Dolly's",
-        { volume_content_source: { volume: { volume_id: '../../../../etc' } } },
-        /not a Dolly volume ID/,
-      ],
-      [
-        "snapshot ID that is not Dolly's",
-        { volume_content_source: { snapshot: { snapshot_id: 'snap-../../x' } } },
-        /not a Dolly snapshot ID/,
+        'empty source volume ID',
+        { volume_content_source: { volume: { volume_id: '' } } },
+        /volume_content_source\.volume\.volume_id is required/,
       ],
       ['empty content source', { volume_content_source: {} }, /neither a volume nor a snapshot/],
       [
@@ -81,6 +76,23 @@ describe('CreateVolume', () => {
         assert.deepEqual(await poolEntries(), before);
       });
     }
+  });
+
+  it("a source ID that is not Dolly's names a source that does not exist: NOT_FOUND, nothing made", async () => {
+    const before = await poolEntries();
+    await expectCode(
+      create('from-foreign-volume', { volume_content_source: { volume: { volume_id: '../../../../etc' } } }),
+      status.NOT_FOUND,
+      /source volume "\.\.\/\.\.\/\.\.\/\.\.\/etc" does not exist/,
+    );
+    await expectCode(
+      create('from-foreign-snapshot', {
+        volume_content_source: { snapshot: { snapshot_id: 'snap-../../x' } },
+      }),
+      status.NOT_FOUND,
+      /snapshot "snap-\.\.\/\.\.\/x" does not exist/,
+    );
+    assert.deepEqual(await poolEntries(), before);
   });
 
   it('a filesystem volume is at least the smallest filesystem Dolly makes (ext4 8 MiB, xfs 300 MiB); block has no minimum', async () => {
