@@ -26,13 +26,3 @@ export function validateHostPath(path: string, field: string, poolRoot: string):
   }
   return trimmed;
 }
-
-/** Mount flags go into `mount -o a,b,c`: one option each, no separators or odd characters. */
-export function validateMountFlags(flags: string[]): string[] {
-  for (const flag of flags) {
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.=:/+-]*$/.test(flag)) {
-      throw invalidArgument(`mount flag ${quote(flag)} is not a single mount option`);
-    }
-  }
-  return flags;
-}
