@@ -30,26 +30,6 @@ export function quote(value: string): string {
   return JSON.stringify(shown);
 }
 
-export function parseVolumeId(value: string, field = 'volume_id'): VolumeId {
-  if (value === '') throw invalidArgument(`${field} is required`);
-  if (!isVolumeId(value)) {
-    throw invalidArgument(
-      `${field} ${quote(value)} is not a Dolly volume ID (expected vol- and 32 hex digits)`,
-    );
-  }
-  return value;
-}
-
-export function parseSnapshotId(value: string, field = 'snapshot_id'): SnapshotId {
-  if (value === '') throw invalidArgument(`${field} is required`);
-  if (!isSnapshotId(value)) {
-    throw invalidArgument(
-      `${field} ${quote(value)} is not a Dolly snapshot ID (expected snap- and 32 hex digits)`,
-    );
-  }
-  return value;
-}
-
 /**
  * An ID from a request, looked up rather than judged: Dolly's own (a VolumeId), or undefined
  * for any other value, which names nothing Dolly could have made, so the caller answers as for

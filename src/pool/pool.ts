@@ -65,7 +65,7 @@ export class Pool {
   private constructor(
     readonly prepared: PreparedPool,
     rootDevice: number,
-    private readonly log: Logger,
+    readonly log: Logger,
   ) {
     this.layout = new PoolLayout(prepared.root);
     this.rootDevice = rootDevice;

@@ -61,6 +61,8 @@ describe('hostile IDs never reach a path', () => {
 
   it('lookups by a hostile ID are NOT_FOUND and touch nothing', async () => {
     const before = await canaryFiles();
+    const staging = sandbox.path('staging');
+    await mkdir(staging);
     for (const id of hostile()) {
       await expectCode(driver.client.controllerGetVolume({ volume_id: id }), status.NOT_FOUND);
       await expectCode(
@@ -75,6 +77,25 @@ describe('hostile IDs never reach a path', () => {
         driver.client.createSnapshot({ name: 'of-hostile', source_volume_id: id }),
         status.NOT_FOUND,
       );
+      await expectCode(
+        driver.client.nodeStageVolume({
+          volume_id: id,
+          staging_target_path: staging,
+          volume_capability: mountCapability()[0]!,
+        }),
+        status.NOT_FOUND,
+      );
+      await expectCode(
+        driver.client.nodeGetVolumeStats({ volume_id: id, volume_path: canary }),
+        status.NOT_FOUND,
+      );
+      await expectCode(
+        driver.client.nodeExpandVolume({ volume_id: id, volume_path: canary }),
+        status.NOT_FOUND,
+      );
+      // Undoing what was never done is OK, and undoes nothing.
+      await driver.client.nodeUnpublishVolume({ volume_id: id, target_path: join(canary, 'disk.img') });
+      await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: canary });
     }
     assert.deepEqual(await canaryFiles(), before);
     assert.deepEqual(await readdir(join(pool, 'snapshots')), []);
