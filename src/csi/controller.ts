@@ -4,7 +4,7 @@ import type { ControllerServiceCapability } from '../generated/csi/v1/Controller
 import type { Snapshot } from '../generated/csi/v1/Snapshot.js';
 import type { Volume } from '../generated/csi/v1/Volume.js';
 import type { VolumeContentSource } from '../generated/csi/v1/VolumeContentSource.js';
-import { isSnapshotId, isVolumeId, parseSnapshotId, parseVolumeId, quote } from '../pool/ids.js';
+import { isSnapshotId, isVolumeId, ownSnapshotId, ownVolumeId, quote, validateName } from '../pool/ids.js';
 import type { ContentSource, SnapshotMeta, VolumeMeta } from '../pool/meta.js';
 import type { Pool } from '../pool/pool.js';
 import { notImplemented } from './rpc.js';
@@ -86,6 +86,15 @@ function toCsiSource(source: ContentSource | undefined): VolumeContentSource | n
     : { snapshot: { snapshot_id: source.snapshotId } };
 }
 
+/**
+ * An ID that is not Dolly's is the ID of nothing: where the spec answers NOT_FOUND for a
+ * missing object, this is that answer (deletes answer OK instead). Required fields are checked
+ * before it, and no path is ever built from such a value.
+ */
+function noSuchVolume(value: string, what = 'volume'): DollyError {
+  return notFound(`${what} ${quote(value)} does not exist`);
+}
+
 export function controllerService(rpc: Rpc, options: ControllerOptions): ControllerHandlers {
   const { pool, topology } = options;
 
@@ -103,7 +112,7 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     ),
 
     CreateVolume: rpc('CreateVolume', async (request, { signal }) => {
-      if (request.name === '') throw invalidArgument('name is required');
+      validateName(request.name);
       if (Object.keys(request.mutable_parameters).length > 0) {
         throw invalidArgument(
           'mutable_parameters are not supported (Dolly does not advertise MODIFY_VOLUME)',
@@ -126,15 +135,17 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     }),
 
     DeleteVolume: rpc('DeleteVolume', async (request, { signal }) => {
-      await pool.deleteVolume(parseVolumeId(request.volume_id), signal);
+      const id = ownVolumeId(request.volume_id);
+      // An ID that is not Dolly's names no volume: it is already deleted.
+      if (id) await pool.deleteVolume(id, signal);
       return {};
     }),
 
     ValidateVolumeCapabilities: rpc('ValidateVolumeCapabilities', async (request) => {
-      const id = parseVolumeId(request.volume_id);
+      const id = ownVolumeId(request.volume_id);
       if (request.volume_capabilities.length === 0) throw invalidArgument('volume_capabilities is required');
-      const meta = await pool.getVolume(id);
-      if (!meta) throw notFound(`volume ${id} does not exist`);
+      const meta = id && (await pool.getVolume(id));
+      if (!meta) throw noSuchVolume(request.volume_id);
       const reasons: string[] = [];
       request.volume_capabilities.forEach((capability, index) => {
         const reason = unsupportedReason(capability, index);
@@ -202,26 +213,27 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     }),
 
     ControllerGetVolume: rpc('ControllerGetVolume', async (request) => {
-      const id = parseVolumeId(request.volume_id);
-      const meta = await pool.getVolume(id);
-      if (!meta) throw notFound(`volume ${id} does not exist`);
+      const id = ownVolumeId(request.volume_id);
+      const meta = id && (await pool.getVolume(id));
+      if (!meta) throw noSuchVolume(request.volume_id);
       return { volume: toCsiVolume(meta), status: {} };
     }),
 
     ControllerPublishVolume: notImplemented(rpc, 'ControllerPublishVolume'),
     ControllerUnpublishVolume: notImplemented(rpc, 'ControllerUnpublishVolume'),
     CreateSnapshot: rpc('CreateSnapshot', async (request, { signal }) => {
-      if (request.name === '') throw invalidArgument('name is required');
-      const sourceVolumeId = parseVolumeId(request.source_volume_id, 'source_volume_id');
-      const snapshot = await pool.createSnapshot(
-        { name: request.name, sourceVolumeId, parameters: parseParameters(request.parameters) },
-        signal,
-      );
+      validateName(request.name);
+      const sourceVolumeId = ownVolumeId(request.source_volume_id, 'source_volume_id');
+      const parameters = parseParameters(request.parameters);
+      if (!sourceVolumeId) throw noSuchVolume(request.source_volume_id, 'source volume');
+      const snapshot = await pool.createSnapshot({ name: request.name, sourceVolumeId, parameters }, signal);
       return { snapshot: toCsiSnapshot(snapshot) };
     }),
 
     DeleteSnapshot: rpc('DeleteSnapshot', async (request, { signal }) => {
-      await pool.deleteSnapshot(parseSnapshotId(request.snapshot_id), signal);
+      const id = ownSnapshotId(request.snapshot_id);
+      // An ID that is not Dolly's names no snapshot: it is already deleted.
+      if (id) await pool.deleteSnapshot(id, signal);
       return {};
     }),
 
@@ -241,9 +253,11 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     }),
     GetSnapshot: notImplemented(rpc, 'GetSnapshot'),
     ControllerExpandVolume: rpc('ControllerExpandVolume', async (request, { signal }) => {
-      const id = parseVolumeId(request.volume_id);
+      const id = ownVolumeId(request.volume_id);
       if (!request.capacity_range) throw invalidArgument('capacity_range is required');
-      const meta = await pool.expandVolume(id, parseCapacity(request.capacity_range), signal);
+      const range = parseCapacity(request.capacity_range);
+      if (!id) throw noSuchVolume(request.volume_id);
+      const meta = await pool.expandVolume(id, range, signal);
       // The node must follow in both modes: a mounted filesystem grows, and a block volume's
       // loop device must see the larger image.
       return { capacity_bytes: meta.sizeBytes, node_expansion_required: true };

@@ -1,10 +1,10 @@
-import { Code, DollyError, invalidArgument } from '../errors.js';
+import { Code, DollyError, invalidArgument, notFound } from '../errors.js';
 import type { NodeHandlers } from '../generated/csi/v1/Node.js';
 import type { NodeServiceCapability } from '../generated/csi/v1/NodeServiceCapability.js';
 import type { VolumeCapability__Output } from '../generated/csi/v1/VolumeCapability.js';
 import type { AccessSpec, NodeEngine } from '../node/engine.js';
-import { validateHostPath, validateMountFlags } from '../node/host-paths.js';
-import { parseVolumeId } from '../pool/ids.js';
+import { validateMountFlags } from '../node/mount-flags.js';
+import { ownVolumeId, quote, requireField } from '../pool/ids.js';
 import type { Pool } from '../pool/pool.js';
 import type { Rpc } from './rpc.js';
 import { parseCapabilities, parseCapacity } from './validate.js';
@@ -34,9 +34,19 @@ function parseAccess(capability: VolumeCapability__Output | null): AccessSpec & 
   };
 }
 
+/** The answer for a volume ID that is not Dolly's, where the spec has NOT_FOUND for a missing volume. */
+function noSuchVolume(value: string): DollyError {
+  return notFound(`volume ${quote(value)} does not exist`);
+}
+
+/**
+ * Every RPC checks its required fields first (INVALID_ARGUMENT), then the values it will act on
+ * (paths, flags), and only then looks the volume up. An ID that is not Dolly's is the ID of no
+ * volume: NOT_FOUND where the spec says so, OK for unstage and unpublish (there is nothing to
+ * undo), and no path is ever built from it.
+ */
 export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
   const { engine, pool } = options;
-  const path = (value: string, field: string) => validateHostPath(value, field, pool.root);
 
   return {
     NodeGetCapabilities: rpc('NodeGetCapabilities', () => Promise.resolve({ capabilities: CAPABILITIES })),
@@ -51,22 +61,26 @@ export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
     ),
 
     NodeStageVolume: rpc('NodeStageVolume', async (request, { signal }) => {
-      const id = parseVolumeId(request.volume_id);
-      const stagingPath = path(request.staging_target_path, 'staging_target_path');
+      const id = ownVolumeId(request.volume_id);
+      requireField(request.staging_target_path, 'staging_target_path');
       const access = parseAccess(request.volume_capability);
+      const stagingPath = await engine.hostPath(request.staging_target_path, 'staging_target_path');
+      if (!id) throw noSuchVolume(request.volume_id);
       await engine.stage(id, stagingPath, access, signal);
       return {};
     }),
 
     NodeUnstageVolume: rpc('NodeUnstageVolume', async (request, { signal }) => {
-      const id = parseVolumeId(request.volume_id);
-      await engine.unstage(id, path(request.staging_target_path, 'staging_target_path'), signal);
+      const id = ownVolumeId(request.volume_id);
+      requireField(request.staging_target_path, 'staging_target_path');
+      const stagingPath = await engine.hostPath(request.staging_target_path, 'staging_target_path');
+      if (id) await engine.unstage(id, stagingPath, signal);
       return {};
     }),
 
     NodePublishVolume: rpc('NodePublishVolume', async (request, { signal }) => {
-      const id = parseVolumeId(request.volume_id);
-      const targetPath = path(request.target_path, 'target_path');
+      const id = ownVolumeId(request.volume_id);
+      requireField(request.target_path, 'target_path');
       const access = parseAccess(request.volume_capability);
       if (request.staging_target_path === '') {
         throw new DollyError(
@@ -74,7 +88,9 @@ export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
           'staging_target_path is required: Dolly stages volumes (STAGE_UNSTAGE_VOLUME)',
         );
       }
-      const stagingPath = path(request.staging_target_path, 'staging_target_path');
+      const targetPath = await engine.hostPath(request.target_path, 'target_path');
+      const stagingPath = await engine.hostPath(request.staging_target_path, 'staging_target_path');
+      if (!id) throw noSuchVolume(request.volume_id);
       await engine.publish(
         id,
         stagingPath,
@@ -86,14 +102,23 @@ export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
     }),
 
     NodeUnpublishVolume: rpc('NodeUnpublishVolume', async (request, { signal }) => {
-      const id = parseVolumeId(request.volume_id);
-      await engine.unpublish(id, path(request.target_path, 'target_path'), signal);
+      const id = ownVolumeId(request.volume_id);
+      requireField(request.target_path, 'target_path');
+      const targetPath = await engine.hostPath(request.target_path, 'target_path');
+      if (id) await engine.unpublish(id, targetPath, signal);
       return {};
     }),
 
     NodeGetVolumeStats: rpc('NodeGetVolumeStats', async (request) => {
-      const id = parseVolumeId(request.volume_id);
-      const stats = await engine.stats(id, path(request.volume_path, 'volume_path'));
+      const id = ownVolumeId(request.volume_id);
+      requireField(request.volume_path, 'volume_path');
+      if (!id) throw noSuchVolume(request.volume_id);
+      // volume_path is a lookup: a path where nothing is, or that is not absolute, holds no volume.
+      const volumePath = await engine.findPath(request.volume_path);
+      if (volumePath === undefined) {
+        throw notFound(`volume ${id} is not staged or published at ${quote(request.volume_path)}`);
+      }
+      const stats = await engine.stats(id, volumePath);
       // volume_condition is an alpha field (VOLUME_CONDITION is not advertised); it is filled in
       // anyway, since a CO that does not know it ignores it.
       const healthy = { abnormal: false, message: 'attached and mounted' };
@@ -118,9 +143,14 @@ export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
     }),
 
     NodeExpandVolume: rpc('NodeExpandVolume', async (request, { signal }) => {
-      const id = parseVolumeId(request.volume_id);
-      const volumePath = path(request.volume_path, 'volume_path');
+      const id = ownVolumeId(request.volume_id);
+      requireField(request.volume_path, 'volume_path');
       const range = parseCapacity(request.capacity_range);
+      if (!id) throw noSuchVolume(request.volume_id);
+      const volumePath = await engine.findPath(request.volume_path);
+      if (volumePath === undefined) {
+        throw notFound(`volume ${id} is not staged or published at ${quote(request.volume_path)}`);
+      }
       const meta = await pool.getVolume(id);
       if (meta && range.requiredBytes > meta.sizeBytes) {
         throw new DollyError(

@@ -1,11 +1,11 @@
-import { Code, DollyError, invalidArgument } from '../errors.js';
+import { Code, DollyError, invalidArgument, notFound } from '../errors.js';
 import type { CapacityRange__Output } from '../generated/csi/v1/CapacityRange.js';
 import type { TopologyRequirement__Output } from '../generated/csi/v1/TopologyRequirement.js';
 import type { VolumeCapability__Output } from '../generated/csi/v1/VolumeCapability.js';
 import type { VolumeContentSource__Output } from '../generated/csi/v1/VolumeContentSource.js';
 import type { CapacityRange } from '../pool/capacity.js';
 import { validateCapacityRange } from '../pool/capacity.js';
-import { parseSnapshotId, parseVolumeId, quote } from '../pool/ids.js';
+import { ownSnapshotId, ownVolumeId, quote } from '../pool/ids.js';
 import type { ContentSource, FsType, VolumeMode } from '../pool/meta.js';
 import { FS_TYPES } from '../pool/meta.js';
 
@@ -80,19 +80,23 @@ export function parseCapacity(range: CapacityRange__Output | null): CapacityRang
   return validateCapacityRange({ requiredBytes: range.required_bytes, limitBytes: range.limit_bytes });
 }
 
+/**
+ * The content source of a CreateVolume. An ID that is not Dolly's names a source that does not
+ * exist: NOT_FOUND, as for any missing source (an empty one is INVALID_ARGUMENT).
+ */
 export function parseContentSource(source: VolumeContentSource__Output | null): ContentSource | undefined {
   if (!source) return undefined;
   if (source.type === 'volume' && source.volume) {
-    return {
-      kind: 'volume',
-      volumeId: parseVolumeId(source.volume.volume_id, 'volume_content_source.volume.volume_id'),
-    };
+    const value = source.volume.volume_id;
+    const volumeId = ownVolumeId(value, 'volume_content_source.volume.volume_id');
+    if (!volumeId) throw notFound(`source volume ${quote(value)} does not exist`);
+    return { kind: 'volume', volumeId };
   }
   if (source.type === 'snapshot' && source.snapshot) {
-    return {
-      kind: 'snapshot',
-      snapshotId: parseSnapshotId(source.snapshot.snapshot_id, 'volume_content_source.snapshot.snapshot_id'),
-    };
+    const value = source.snapshot.snapshot_id;
+    const snapshotId = ownSnapshotId(value, 'volume_content_source.snapshot.snapshot_id');
+    if (!snapshotId) throw notFound(`snapshot ${quote(value)} does not exist`);
+    return { kind: 'snapshot', snapshotId };
   }
   throw invalidArgument('volume_content_source names neither a volume nor a snapshot');
 }

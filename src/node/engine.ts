@@ -1,6 +1,7 @@
-import { mkdir, open, rmdir, statfs, unlink } from 'node:fs/promises';
-import { exists, statIfExists } from '../util/stat-if-exists.js';
+import { constants } from 'node:fs';
+import { mkdir, open, realpath, rmdir, statfs, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { exists, statIfExists } from '../util/stat-if-exists.js';
 import { Code, DollyError, errnoCode, invalidArgument, notFound } from '../errors.js';
 import {
   growMountedFilesystem,
@@ -13,10 +14,21 @@ import { attachLoop, detachLoop, loopsFor, refreshLoopSize } from '../host/loop.
 import type { MountEntry } from '../host/mountinfo.js';
 import { readMountInfo } from '../host/mountinfo.js';
 import { bindMount, mountDevice, unmount } from '../host/mount.js';
+import { MIN_FILESYSTEM_BYTES } from '../pool/capacity.js';
 import type { VolumeId } from '../pool/ids.js';
 import type { FsType, VolumeMeta, VolumeMode } from '../pool/meta.js';
 import type { Pool } from '../pool/pool.js';
 import { DEFAULT_FS_TYPE } from '../pool/pool.js';
+import { formatSize } from '../pool/sizes.js';
+import { faultPoint } from '../util/fault.js';
+import {
+  assertStillResolves,
+  checkHostPathSyntax,
+  checkOutsidePool,
+  lookupHostPath,
+  makeDirectory,
+  resolveHostPath,
+} from './host-paths.js';
 
 /** What a stage or publish request asks for, already validated. */
 export interface AccessSpec {
@@ -46,7 +58,27 @@ export type VolumeStats =
  * (loop devices in sysfs, /proc/self/mountinfo), so a driver restart loses nothing.
  */
 export class NodeEngine {
+  private poolRoot: Promise<string> | undefined;
+
   constructor(private readonly pool: Pool) {}
+
+  /**
+   * A staging or target path from a request, checked and resolved the way the kernel records
+   * it (symlinks followed), so that every later comparison with /proc/self/mountinfo holds.
+   * INVALID_ARGUMENT for a malformed path, one that resolves into the pool, or one above it.
+   */
+  async hostPath(path: string, field: string): Promise<string> {
+    const given = checkHostPathSyntax(path, field);
+    checkOutsidePool(given, this.pool.root, field, given);
+    const resolved = await resolveHostPath(given, field);
+    checkOutsidePool(resolved, await this.resolvedPoolRoot(), field, given);
+    return resolved;
+  }
+
+  /** A volume_path to look a volume up at (stats, expand): its resolved form, or undefined when nothing is there. */
+  findPath(path: string): Promise<string | undefined> {
+    return lookupHostPath(path);
+  }
 
   async stage(id: VolumeId, stagingPath: string, spec: AccessSpec, signal?: AbortSignal): Promise<void> {
     await this.pool.serialize(id, `stage:${stagingPath}:${JSON.stringify(spec)}`, signal, async () => {
@@ -54,9 +86,9 @@ export class NodeEngine {
       const fsType = checkAccess(meta, spec);
       const image = this.pool.layout.volumeImage(id);
       const existing = await mountAt(stagingPath);
-      const devices = (await loopsFor(image)).map((loop) => loop.name);
+      const attachedBefore = (await loopsFor(image)).map((loop) => loop.name);
       if (existing) {
-        if (devices.includes(existing.source)) {
+        if (attachedBefore.includes(existing.source)) {
           const wanted = fsType ?? DEFAULT_FS_TYPE;
           if (meta.mode === 'mount' && existing.fsType !== wanted) {
             throw new DollyError(
@@ -77,25 +109,44 @@ export class NodeEngine {
           `staging path ${stagingPath} already has something else mounted (${existing.source})`,
         );
       }
-      const device = await this.attach(id, meta);
-      if (meta.mode === 'block') return;
+      // A failed stage undoes what this call did, newest first, and nothing it found done.
+      const undo: (() => Promise<void>)[] = [];
+      try {
+        const device = await this.attach(id, meta);
+        if (!attachedBefore.includes(device)) undo.push(() => detachLoop(device));
+        faultPoint('stage:attached');
+        if (meta.mode === 'block') return;
 
-      await mkdir(stagingPath, { recursive: true });
-      const found = await probeFilesystem(device);
-      const wanted = fsType ?? DEFAULT_FS_TYPE;
-      if (found === undefined) {
-        await makeFilesystem(device, wanted);
-      } else if (found !== wanted) {
-        throw new DollyError(
-          Code.FAILED_PRECONDITION,
-          `volume ${id} holds a ${found} filesystem, not ${wanted}`,
-        );
-      } else if (wanted === 'ext4' && (await readExt4Size(device)) < meta.sizeBytes) {
-        // Grown before mounting: online ext4 growth needs CAP_SYS_RESOURCE, this does not.
-        await growUnmountedExt4(device);
+        const removeDirectory = await makeDirectory(stagingPath, 'staging_target_path');
+        if (removeDirectory) undo.push(removeDirectory);
+        const found = await probeFilesystem(device);
+        const wanted = fsType ?? DEFAULT_FS_TYPE;
+        if (found === undefined) {
+          await makeNewFilesystem(id, device, wanted, meta.sizeBytes);
+        } else if (found !== wanted) {
+          throw new DollyError(
+            Code.FAILED_PRECONDITION,
+            `volume ${id} holds a ${found} filesystem, not ${wanted}`,
+          );
+        } else if (wanted === 'ext4' && (await readExt4Size(device)) < meta.sizeBytes) {
+          // Grown before mounting: online ext4 growth needs CAP_SYS_RESOURCE, this does not.
+          await growUnmountedExt4(device);
+        }
+        await mountDevice(device, stagingPath, wanted, spec.mountFlags);
+        undo.push(() => unmount(stagingPath));
+        if (wanted === 'xfs') await growMountedFilesystem(device, stagingPath, 'xfs');
+      } catch (error) {
+        for (const step of undo.reverse()) {
+          await step().catch((undoError: unknown) =>
+            this.pool.log('could not undo part of a failed stage', {
+              volume: id,
+              stagingPath,
+              error: undoError instanceof Error ? undoError.message : String(undoError),
+            }),
+          );
+        }
+        throw error;
       }
-      await mountDevice(device, stagingPath, wanted, spec.mountFlags);
-      if (wanted === 'xfs') await growMountedFilesystem(device, stagingPath, 'xfs');
     });
   }
 
@@ -145,17 +196,21 @@ export class NodeEngine {
         }
         return;
       }
+      let removeTarget: (() => Promise<void>) | undefined;
       if (meta.mode === 'mount') {
         const staged = await mountAt(stagingPath);
         if (!staged || staged.source !== device) throw notStaged(id, stagingPath);
-        await mkdir(targetPath).catch((error: unknown) => {
-          if (errnoCode(error) !== 'EEXIST') throw error;
-        });
-        await bindMount(stagingPath, targetPath, spec.readOnly);
+        removeTarget = await makeTargetDirectory(targetPath);
       } else {
         // The target of a block volume is a file the device node is bound onto.
-        await (await open(targetPath, 'a', 0o600)).close();
-        await bindMount(device, targetPath, spec.readOnly);
+        removeTarget = await makeTargetFile(targetPath);
+      }
+      try {
+        await assertStillResolves(targetPath, 'target_path');
+        await bindMount(meta.mode === 'mount' ? stagingPath : device, targetPath, spec.readOnly);
+      } catch (error) {
+        await removeTarget?.();
+        throw error;
       }
     });
   }
@@ -174,7 +229,13 @@ export class NodeEngine {
         }
         await unmount(targetPath);
       }
-      await removeTarget(targetPath);
+      const kept = await removeTarget(targetPath);
+      // CSI: the SP deletes what it created; anything else at the target is not Dolly's to delete.
+      if (kept)
+        this.pool.log(
+          'left the target in place after unpublishing: it holds something Dolly did not put there',
+          { volume: id, targetPath, kept },
+        );
     });
   }
 
@@ -253,6 +314,33 @@ export class NodeEngine {
     if (loop && loop.sizeBytes < meta.sizeBytes) await refreshLoopSize(device);
     return device;
   }
+
+  /** The pool root as the kernel sees it (resolved once: it does not move while the driver runs). */
+  private resolvedPoolRoot(): Promise<string> {
+    this.poolRoot ??= realpath(this.pool.root);
+    return this.poolRoot;
+  }
+}
+
+/**
+ * Makes the filesystem of a volume's first stage. Below the smallest filesystem Dolly makes
+ * (a volume from before CreateVolume rounded up to it) mkfs would fail or make a poor one, so
+ * the caller is told how to fix it instead.
+ */
+async function makeNewFilesystem(
+  id: VolumeId,
+  device: string,
+  fsType: FsType,
+  sizeBytes: number,
+): Promise<void> {
+  const minimum = MIN_FILESYSTEM_BYTES[fsType];
+  if (sizeBytes < minimum) {
+    throw new DollyError(
+      Code.FAILED_PRECONDITION,
+      `volume ${id} is ${formatSize(sizeBytes)}, smaller than the ${formatSize(minimum)} (${minimum} bytes) of the smallest ${fsType} filesystem Dolly makes; grow it with ControllerExpandVolume to at least ${minimum} bytes and stage it again`,
+    );
+  }
+  await makeFilesystem(device, fsType);
 }
 
 function checkAccess(meta: VolumeMeta, spec: AccessSpec): FsType | undefined {
@@ -303,15 +391,61 @@ function isReadOnly(mount: MountEntry): boolean {
   return mount.mountOptions.includes('ro');
 }
 
-/** Removes a target the driver created: an empty directory or an empty file, never anything with content. */
-async function removeTarget(path: string): Promise<void> {
-  const info = await statIfExists(path);
-  if (!info) return;
-  if (info.isDirectory()) await rmdir(path);
-  else if (info.isFile() && info.size === 0) await unlink(path);
-  else
-    throw new DollyError(
-      Code.FAILED_PRECONDITION,
-      `${path} is not a target Dolly created; it was left in place`,
-    );
+/**
+ * Creates a mount target directory (its parent must exist: the CO makes it). Returns how to
+ * remove it again, or undefined when it was there already.
+ */
+async function makeTargetDirectory(path: string): Promise<(() => Promise<void>) | undefined> {
+  try {
+    await mkdir(path, 0o750);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'EEXIST') {
+      if ((await statIfExists(path, { followLinks: false }))?.isDirectory()) return undefined;
+      throw invalidArgument(`target_path ${path} exists and is not a directory`);
+    }
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw invalidArgument(`target_path ${path}: its parent is not a directory (the CO creates the parent)`);
+    }
+    throw error;
+  }
+  return () => rmdir(path).catch(() => undefined);
+}
+
+/** Creates the file a block device node is bound onto; never through a symlink (O_NOFOLLOW). */
+async function makeTargetFile(path: string): Promise<(() => Promise<void>) | undefined> {
+  const existed = (await statIfExists(path, { followLinks: false })) !== undefined;
+  try {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+    await (await open(path, flags, 0o600)).close();
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ELOOP' || code === 'EISDIR') {
+      throw invalidArgument(`target_path ${path} exists and is not a file a block device can be bound onto`);
+    }
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw invalidArgument(`target_path ${path}: its parent is not a directory (the CO creates the parent)`);
+    }
+    throw error;
+  }
+  return existed ? undefined : () => unlink(path).catch(() => undefined);
+}
+
+/**
+ * Removes a target the driver created: an empty directory or an empty file. Anything with
+ * content was not put there by Dolly and is kept; its description is returned.
+ */
+async function removeTarget(path: string): Promise<string | undefined> {
+  const info = await statIfExists(path, { followLinks: false });
+  if (!info) return undefined;
+  try {
+    if (info.isDirectory()) await rmdir(path);
+    else if (info.isFile() && info.size === 0) await unlink(path);
+    else return info.isFile() ? `a file of ${info.size} bytes` : 'something other than a file or directory';
+  } catch (error) {
+    if (errnoCode(error) === 'ENOTEMPTY' || errnoCode(error) === 'EEXIST')
+      return 'a directory that is not empty';
+    throw error;
+  }
+  return undefined;
 }

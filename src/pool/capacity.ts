@@ -1,5 +1,6 @@
 import { invalidArgument, outOfRange } from '../errors.js';
-import { DEFAULT_VOLUME_BYTES, MIN_ALIGNMENT, VOLUME_ALIGNMENT, formatSize, roundUp } from './sizes.js';
+import type { FsType, VolumeMode } from './meta.js';
+import { DEFAULT_VOLUME_BYTES, MIN_ALIGNMENT, MiB, VOLUME_ALIGNMENT, formatSize, roundUp } from './sizes.js';
 
 /** A CSI capacity range; 0 means "not set", as in the protobuf. */
 export interface CapacityRange {
@@ -8,6 +9,20 @@ export interface CapacityRange {
 }
 
 export const NO_RANGE: CapacityRange = { requiredBytes: 0, limitBytes: 0 };
+
+/**
+ * The smallest filesystem Dolly makes, measured with its own mkfs options on loop devices with
+ * 4 KiB sectors (xfsprogs 6.1, e2fsprogs 1.47). mkfs.xfs refuses anything below 300 MiB.
+ * mkfs.ext4 accepts 224 KiB, but below 8 MiB (2048 blocks) it makes no journal, and an ext4
+ * volume without one needs a full fsck after every crash.
+ */
+export const MIN_FILESYSTEM_BYTES: Readonly<Record<FsType, number>> = { ext4: 8 * MiB, xfs: 300 * MiB };
+
+/** The least a new volume of this mode and filesystem must hold; a block volume has no minimum. */
+export function volumeMinimum(mode: VolumeMode, fsType: FsType | undefined): { bytes: number; what: string } {
+  if (mode === 'block' || fsType === undefined) return { bytes: 0, what: 'block volume' };
+  return { bytes: MIN_FILESYSTEM_BYTES[fsType], what: `${fsType} filesystem Dolly makes` };
+}
 
 export function validateCapacityRange(range: CapacityRange): CapacityRange {
   for (const [field, value] of [
@@ -32,15 +47,22 @@ export function fitsRange(sizeBytes: number, range: CapacityRange): boolean {
 
 /**
  * Chooses the size of a new volume: at least `required_bytes` (or the documented default), at
- * least the source's size for a clone or restore, at most `limit_bytes`, aligned to 1 MiB when
- * the limit allows and to 4 KiB otherwise, and no larger than the pool itself.
+ * least the source's size for a clone or restore, at least `minimum.bytes` (the smallest
+ * filesystem of its kind), at most `limit_bytes`, aligned to 1 MiB when the limit allows and to
+ * 4 KiB otherwise, and no larger than the pool itself.
  */
 export function chooseVolumeSize(
   range: CapacityRange,
   source: { sizeBytes: number; what: string } | undefined,
   poolBytes: number,
+  minimum: { bytes: number; what: string } = { bytes: 0, what: '' },
 ): number {
   validateCapacityRange(range);
+  if (minimum.bytes > 0 && range.limitBytes > 0 && range.limitBytes < minimum.bytes) {
+    throw outOfRange(
+      `limit_bytes ${range.limitBytes} is below ${formatSize(minimum.bytes)} (${minimum.bytes} bytes), the smallest ${minimum.what}; allow at least that much`,
+    );
+  }
   if (source) {
     if (range.requiredBytes > 0 && range.requiredBytes < source.sizeBytes) {
       throw outOfRange(
@@ -57,12 +79,12 @@ export function chooseVolumeSize(
     range.requiredBytes > 0
       ? range.requiredBytes
       : (source?.sizeBytes ?? Math.min(DEFAULT_VOLUME_BYTES, range.limitBytes || Infinity));
-  let size = roundUp(Math.max(wanted, source?.sizeBytes ?? 0, 1), VOLUME_ALIGNMENT);
+  let size = roundUp(Math.max(wanted, source?.sizeBytes ?? 0, minimum.bytes, 1), VOLUME_ALIGNMENT);
   if (range.limitBytes > 0 && size > range.limitBytes) {
-    size = roundUp(Math.max(wanted, 1), MIN_ALIGNMENT);
+    size = roundUp(Math.max(wanted, minimum.bytes, 1), MIN_ALIGNMENT);
     // With no required_bytes, the largest block multiple under the limit is as good as any.
     if (size > range.limitBytes) size = Math.floor(range.limitBytes / MIN_ALIGNMENT) * MIN_ALIGNMENT;
-    if (size === 0 || size < range.requiredBytes || size < (source?.sizeBytes ?? 0)) {
+    if (size === 0 || size < range.requiredBytes || size < Math.max(source?.sizeBytes ?? 0, minimum.bytes)) {
       throw outOfRange(
         `no size between required_bytes ${range.requiredBytes} and limit_bytes ${range.limitBytes} is a whole number of 4 KiB blocks`,
       );

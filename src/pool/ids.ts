@@ -30,23 +30,25 @@ export function quote(value: string): string {
   return JSON.stringify(shown);
 }
 
-export function parseVolumeId(value: string, field = 'volume_id'): VolumeId {
+/**
+ * An ID from a request, looked up rather than judged: Dolly's own (a VolumeId), or undefined
+ * for any other value, which names nothing Dolly could have made, so the caller answers as for
+ * a missing object (the spec's NOT_FOUND, or OK for a delete). Only a missing value is
+ * INVALID_ARGUMENT. No path is ever built from a value this returns undefined for.
+ */
+export function ownVolumeId(value: string, field = 'volume_id'): VolumeId | undefined {
   if (value === '') throw invalidArgument(`${field} is required`);
-  if (!isVolumeId(value)) {
-    throw invalidArgument(
-      `${field} ${quote(value)} is not a Dolly volume ID (expected vol- and 32 hex digits)`,
-    );
-  }
-  return value;
+  return isVolumeId(value) ? value : undefined;
 }
 
-export function parseSnapshotId(value: string, field = 'snapshot_id'): SnapshotId {
+export function ownSnapshotId(value: string, field = 'snapshot_id'): SnapshotId | undefined {
   if (value === '') throw invalidArgument(`${field} is required`);
-  if (!isSnapshotId(value)) {
-    throw invalidArgument(
-      `${field} ${quote(value)} is not a Dolly snapshot ID (expected snap- and 32 hex digits)`,
-    );
-  }
+  return isSnapshotId(value) ? value : undefined;
+}
+
+/** Throws INVALID_ARGUMENT when a required field is empty; the lookup comes after every such check. */
+export function requireField(value: string, field: string): string {
+  if (value === '') throw invalidArgument(`${field} is required`);
   return value;
 }
 

@@ -17,7 +17,7 @@ import { faultPoint } from '../util/fault.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
 import { statIfExists } from '../util/stat-if-exists.js';
-import { chooseExpandedSize, chooseVolumeSize, fitsRange } from './capacity.js';
+import { chooseExpandedSize, chooseVolumeSize, fitsRange, volumeMinimum } from './capacity.js';
 import type { CapacityRange } from './capacity.js';
 import { isSnapshotId, isVolumeId, snapshotIdForName, validateName, volumeIdForName } from './ids.js';
 import type { SnapshotId, VolumeId } from './ids.js';
@@ -70,7 +70,7 @@ export class Pool {
   private constructor(
     readonly prepared: PreparedPool,
     rootDevice: number,
-    log: Logger,
+    readonly log: Logger,
   ) {
     this.layout = new PoolLayout(prepared.root);
     this.rootDevice = rootDevice;
@@ -307,6 +307,7 @@ export class Pool {
       request.capacity,
       source && { sizeBytes: source.meta.sizeBytes, what: source.description },
       totalBytes,
+      volumeMinimum(request.mode, request.fsType ?? source?.meta.fsType ?? DEFAULT_FS_TYPE),
     );
     assertFits(sizeBytes - (source?.meta.sizeBytes ?? 0), availableBytes, 'this volume');
     const meta: VolumeMeta = {

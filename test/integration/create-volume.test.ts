@@ -58,14 +58,9 @@ describe('CreateVolume', () => {
       ['unknown parameter', { parameters: { replicas: '3' } }, /unknown parameters "replicas"/],
       ['mutable parameters', { mutable_parameters: { iops: '5' } }, /mutable_parameters/],
       [
-        "source volume ID that is not Dolly's",
-        { volume_content_source: { volume: { volume_id: '../../../../etc' } } },
-        /not a Dolly volume ID/,
-      ],
-      [
-        "snapshot ID that is not Dolly's",
-        { volume_content_source: { snapshot: { snapshot_id: 'snap-../../x' } } },
-        /not a Dolly snapshot ID/,
+        'empty source volume ID',
+        { volume_content_source: { volume: { volume_id: '' } } },
+        /volume_content_source\.volume\.volume_id is required/,
       ],
       ['empty content source', { volume_content_source: {} }, /neither a volume nor a snapshot/],
       [
@@ -81,6 +76,58 @@ describe('CreateVolume', () => {
         assert.deepEqual(await poolEntries(), before);
       });
     }
+  });
+
+  it("a source ID that is not Dolly's names a source that does not exist: NOT_FOUND, nothing made", async () => {
+    const before = await poolEntries();
+    await expectCode(
+      create('from-foreign-volume', { volume_content_source: { volume: { volume_id: '../../../../etc' } } }),
+      status.NOT_FOUND,
+      /source volume "\.\.\/\.\.\/\.\.\/\.\.\/etc" does not exist/,
+    );
+    await expectCode(
+      create('from-foreign-snapshot', {
+        volume_content_source: { snapshot: { snapshot_id: 'snap-../../x' } },
+      }),
+      status.NOT_FOUND,
+      /snapshot "snap-\.\.\/\.\.\/x" does not exist/,
+    );
+    assert.deepEqual(await poolEntries(), before);
+  });
+
+  it('a filesystem volume is at least the smallest filesystem Dolly makes (ext4 8 MiB, xfs 300 MiB); block has no minimum', async () => {
+    const small = await create('min-ext4', { capacity_range: { required_bytes: MiB } });
+    assert.equal(small.volume?.capacity_bytes, 8 * MiB);
+    const xfs = await create('min-xfs', {
+      volume_capabilities: mountCapability('xfs'),
+      capacity_range: { required_bytes: 100 * MiB },
+    });
+    assert.equal(xfs.volume?.capacity_bytes, 300 * MiB);
+    const xfsLimit = await create('min-xfs-limit', {
+      volume_capabilities: mountCapability('xfs'),
+      capacity_range: { limit_bytes: 300 * MiB },
+    });
+    assert.equal(xfsLimit.volume?.capacity_bytes, 300 * MiB);
+    const before = await poolEntries();
+    await expectCode(
+      create('min-xfs-too-tight', {
+        volume_capabilities: mountCapability('xfs'),
+        capacity_range: { required_bytes: 100 * MiB, limit_bytes: 200 * MiB },
+      }),
+      status.OUT_OF_RANGE,
+      /below 300 MiB \(314572800 bytes\), the smallest xfs filesystem/,
+    );
+    await expectCode(
+      create('min-ext4-too-tight', { capacity_range: { limit_bytes: 4 * MiB } }),
+      status.OUT_OF_RANGE,
+      /8 MiB/,
+    );
+    assert.deepEqual(await poolEntries(), before);
+    const block = await create('min-block', {
+      volume_capabilities: blockCapability(),
+      capacity_range: { required_bytes: 4096, limit_bytes: 4096 },
+    });
+    assert.equal(block.volume?.capacity_bytes, 4096);
   });
 
   it("without a capacity range makes a 1 GiB volume with this node's topology", async () => {

@@ -50,29 +50,58 @@ describe('hostile IDs never reach a path', () => {
     'x'.repeat(5000),
   ];
 
-  it('DeleteVolume rejects every one with INVALID_ARGUMENT and touches nothing', async () => {
+  it('DeleteVolume and DeleteSnapshot answer OK (the ID of nothing) and touch nothing', async () => {
     const before = await canaryFiles();
     for (const id of hostile()) {
-      await expectCode(
-        driver.client.deleteVolume({ volume_id: id }),
-        status.INVALID_ARGUMENT,
-        /not a Dolly volume ID/,
-      );
+      await driver.client.deleteVolume({ volume_id: id });
+      await driver.client.deleteSnapshot({ snapshot_id: id });
     }
     assert.deepEqual(await canaryFiles(), before);
   });
 
-  it('ControllerGetVolume and ValidateVolumeCapabilities reject them too', async () => {
+  it('lookups by a hostile ID are NOT_FOUND and touch nothing', async () => {
+    const before = await canaryFiles();
+    const staging = sandbox.path('staging');
+    await mkdir(staging);
     for (const id of hostile()) {
-      await expectCode(driver.client.controllerGetVolume({ volume_id: id }), status.INVALID_ARGUMENT);
+      await expectCode(driver.client.controllerGetVolume({ volume_id: id }), status.NOT_FOUND);
       await expectCode(
         driver.client.validateVolumeCapabilities({ volume_id: id, volume_capabilities: mountCapability() }),
-        status.INVALID_ARGUMENT,
+        status.NOT_FOUND,
       );
+      await expectCode(
+        driver.client.controllerExpandVolume({ volume_id: id, capacity_range: { required_bytes: GiB } }),
+        status.NOT_FOUND,
+      );
+      await expectCode(
+        driver.client.createSnapshot({ name: 'of-hostile', source_volume_id: id }),
+        status.NOT_FOUND,
+      );
+      await expectCode(
+        driver.client.nodeStageVolume({
+          volume_id: id,
+          staging_target_path: staging,
+          volume_capability: mountCapability()[0]!,
+        }),
+        status.NOT_FOUND,
+      );
+      await expectCode(
+        driver.client.nodeGetVolumeStats({ volume_id: id, volume_path: canary }),
+        status.NOT_FOUND,
+      );
+      await expectCode(
+        driver.client.nodeExpandVolume({ volume_id: id, volume_path: canary }),
+        status.NOT_FOUND,
+      );
+      // Undoing what was never done is OK, and undoes nothing.
+      await driver.client.nodeUnpublishVolume({ volume_id: id, target_path: join(canary, 'disk.img') });
+      await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: canary });
     }
+    assert.deepEqual(await canaryFiles(), before);
+    assert.deepEqual(await readdir(join(pool, 'snapshots')), []);
   });
 
-  it('CreateVolume with a hostile source ID is INVALID_ARGUMENT; a hostile name is only a name', async () => {
+  it('CreateVolume from a hostile source ID is NOT_FOUND; a hostile name is only a name', async () => {
     const before = await canaryFiles();
     for (const id of hostile()) {
       await expectCode(
@@ -81,7 +110,15 @@ describe('hostile IDs never reach a path', () => {
           volume_capabilities: mountCapability(),
           volume_content_source: { volume: { volume_id: id } },
         }),
-        status.INVALID_ARGUMENT,
+        status.NOT_FOUND,
+      );
+      await expectCode(
+        driver.client.createVolume({
+          name: 'restore-of-hostile',
+          volume_capabilities: mountCapability(),
+          volume_content_source: { snapshot: { snapshot_id: id } },
+        }),
+        status.NOT_FOUND,
       );
     }
     const { volume } = await driver.client.createVolume({

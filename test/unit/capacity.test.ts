@@ -1,7 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Code } from '../../src/errors.js';
-import { NO_RANGE, chooseVolumeSize, fitsRange, validateCapacityRange } from '../../src/pool/capacity.js';
+import {
+  MIN_FILESYSTEM_BYTES,
+  NO_RANGE,
+  chooseVolumeSize,
+  fitsRange,
+  validateCapacityRange,
+  volumeMinimum,
+} from '../../src/pool/capacity.js';
 import type { CapacityRange } from '../../src/pool/capacity.js';
 import { GiB, KiB, MiB, TiB } from '../../src/pool/sizes.js';
 import { catchCode, isCode } from './assert-code.js';
@@ -169,5 +176,43 @@ describe('chooseVolumeSize', () => {
         isCode(Code.OUT_OF_RANGE),
       );
     });
+  });
+});
+
+describe('volumeMinimum and the minimum in chooseVolumeSize', () => {
+  it('is the smallest filesystem Dolly makes; block volumes have none', () => {
+    assert.equal(MIN_FILESYSTEM_BYTES.xfs, 300 * MiB);
+    assert.equal(MIN_FILESYSTEM_BYTES.ext4, 8 * MiB);
+    assert.equal(volumeMinimum('mount', 'xfs').bytes, 300 * MiB);
+    assert.equal(volumeMinimum('mount', 'ext4').bytes, 8 * MiB);
+    assert.equal(volumeMinimum('block', undefined).bytes, 0);
+    assert.equal(volumeMinimum('block', 'xfs').bytes, 0);
+  });
+
+  it('rounds a smaller request up to the minimum when the range allows it', () => {
+    const xfs = volumeMinimum('mount', 'xfs');
+    assert.equal(chooseVolumeSize(range(MiB, 0), undefined, BIG_POOL, xfs), 300 * MiB);
+    assert.equal(chooseVolumeSize(range(0, 300 * MiB), undefined, BIG_POOL, xfs), 300 * MiB);
+    assert.equal(chooseVolumeSize(range(100 * MiB, GiB), undefined, BIG_POOL, xfs), 300 * MiB);
+    assert.equal(chooseVolumeSize(range(400 * MiB, 0), undefined, BIG_POOL, xfs), 400 * MiB);
+    assert.equal(chooseVolumeSize(NO_RANGE, undefined, BIG_POOL, xfs), GiB);
+    // A clone of an older, smaller volume is rounded up too (it grows at stage).
+    const source = { sizeBytes: 64 * MiB, what: 'volume v' };
+    assert.equal(chooseVolumeSize(NO_RANGE, source, BIG_POOL, xfs), 300 * MiB);
+    const ext4 = volumeMinimum('mount', 'ext4');
+    assert.equal(chooseVolumeSize(range(4096, 0), undefined, BIG_POOL, ext4), 8 * MiB);
+    assert.equal(chooseVolumeSize(range(4096, 8 * MiB + 4096), undefined, BIG_POOL, ext4), 8 * MiB);
+  });
+
+  it('is OUT_OF_RANGE, naming the minimum, when limit_bytes is below it', () => {
+    const xfs = volumeMinimum('mount', 'xfs');
+    const error = catchCode(Code.OUT_OF_RANGE, () =>
+      chooseVolumeSize(range(0, 300 * MiB - 4096), undefined, BIG_POOL, xfs),
+    );
+    assert.match(error.message, /300 MiB \(314572800 bytes\), the smallest xfs filesystem Dolly makes/);
+    assert.throws(
+      () => chooseVolumeSize(range(MiB, 2 * MiB), undefined, BIG_POOL, volumeMinimum('mount', 'ext4')),
+      isCode(Code.OUT_OF_RANGE, /8 MiB/),
+    );
   });
 });

@@ -246,18 +246,29 @@ describe('parseContentSource', () => {
     assert.deepEqual(parseContentSource(source), { kind: 'snapshot', snapshotId: `snap-${HEX32}` });
   });
 
-  it('rejects malformed IDs, naming the field', () => {
-    for (const volumeId of ['', '../../etc', `snap-${HEX32}`, `vol-${HEX32.toUpperCase()}`]) {
+  it('rejects an empty ID as a missing field, naming it', () => {
+    assert.throws(
+      () => parseContentSource({ type: 'volume', volume: { volume_id: '' } }),
+      isCode(Code.INVALID_ARGUMENT, /^volume_content_source\.volume\.volume_id is required$/),
+    );
+    assert.throws(
+      () => parseContentSource({ type: 'snapshot', snapshot: { snapshot_id: '' } }),
+      isCode(Code.INVALID_ARGUMENT, /^volume_content_source\.snapshot\.snapshot_id is required$/),
+    );
+  });
+
+  it("answers NOT_FOUND for an ID that is not Dolly's: it names a source that does not exist", () => {
+    for (const volumeId of ['../../etc', 'fake-vol-id-1', `snap-${HEX32}`, `vol-${HEX32.toUpperCase()}`]) {
       assert.throws(
         () => parseContentSource({ type: 'volume', volume: { volume_id: volumeId } }),
-        isCode(Code.INVALID_ARGUMENT, /^volume_content_source\.volume\.volume_id /),
+        isCode(Code.NOT_FOUND, /^source volume .* does not exist$/),
         JSON.stringify(volumeId),
       );
     }
-    for (const snapshotId of ['', '/etc/passwd', `vol-${HEX32}`, `snap-${HEX32}\n`]) {
+    for (const snapshotId of ['/etc/passwd', 'non-existing-snapshot-id', `vol-${HEX32}`, `snap-${HEX32}\n`]) {
       assert.throws(
         () => parseContentSource({ type: 'snapshot', snapshot: { snapshot_id: snapshotId } }),
-        isCode(Code.INVALID_ARGUMENT, /^volume_content_source\.snapshot\.snapshot_id /),
+        isCode(Code.NOT_FOUND, /^snapshot .* does not exist$/),
         JSON.stringify(snapshotId),
       );
     }
