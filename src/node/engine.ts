@@ -15,6 +15,7 @@ import type { MountEntry } from '../host/mountinfo.js';
 import { readMountInfo } from '../host/mountinfo.js';
 import { bindMount, mountDevice, unmount } from '../host/mount.js';
 import { MIN_FILESYSTEM_BYTES } from '../pool/capacity.js';
+import { quote } from '../pool/ids.js';
 import type { VolumeId } from '../pool/ids.js';
 import type { FsType, VolumeMeta, VolumeMode } from '../pool/meta.js';
 import type { Pool } from '../pool/pool.js';
@@ -132,7 +133,7 @@ export class NodeEngine {
           // Grown before mounting: online ext4 growth needs CAP_SYS_RESOURCE, this does not.
           await growUnmountedExt4(device);
         }
-        await mountDevice(device, stagingPath, wanted, spec.mountFlags);
+        await mountStaging(device, stagingPath, wanted, spec.mountFlags);
         undo.push(() => unmount(stagingPath));
         if (wanted === 'xfs') await growMountedFilesystem(device, stagingPath, 'xfs');
       } catch (error) {
@@ -341,6 +342,34 @@ async function makeNewFilesystem(
     );
   }
   await makeFilesystem(device, fsType);
+}
+
+/**
+ * Mounts a staged filesystem with the caller's flags. mount(8) says the same for a bad option
+ * as for a bad filesystem, so when it fails with flags, a mount without them tells which: if
+ * that works, the flags were refused (INVALID_ARGUMENT, the caller's to fix), else the error
+ * stands.
+ */
+async function mountStaging(
+  device: string,
+  stagingPath: string,
+  fsType: FsType,
+  flags: string[],
+): Promise<void> {
+  try {
+    await mountDevice(device, stagingPath, fsType, flags);
+  } catch (error) {
+    if (flags.length === 0) throw error;
+    try {
+      await mountDevice(device, stagingPath, fsType);
+    } catch {
+      throw error;
+    }
+    await unmount(stagingPath);
+    throw invalidArgument(
+      `the ${fsType} filesystem refused the mount flags ${flags.map(quote).join(', ')} (without them it mounts): ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
 }
 
 function checkAccess(meta: VolumeMeta, spec: AccessSpec): FsType | undefined {

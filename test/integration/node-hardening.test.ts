@@ -198,6 +198,22 @@ describe('Node service: paths, mount flags, failed stages, pre-existing targets'
     assert.equal(await exists(staging), false, 'nothing created');
     assert.deepEqual(await mountsUnder(sandbox.path('staging-flags')), []);
 
+    // An option the filesystem itself rejects is the caller's to fix, and is undone too.
+    for (const flag of ['data=bogus', 'no_such_option']) {
+      const error = await expectCode(
+        driver.client.nodeStageVolume({
+          volume_id: id,
+          staging_target_path: staging,
+          volume_capability: withFlags(['noatime', flag]),
+        }),
+        status.INVALID_ARGUMENT,
+        /refused the mount flags/,
+      );
+      assert.ok(error.details.includes(JSON.stringify(flag)), `the error names ${flag}: ${error.details}`);
+      assert.deepEqual(await loopsOfPool(), [], 'nothing attached');
+      assert.deepEqual(await mountsUnder(staging), [], 'nothing mounted');
+    }
+
     // Ordinary filesystem options work.
     await driver.client.nodeStageVolume({
       volume_id: id,
