@@ -3,7 +3,7 @@ import { CsiClient } from '../src/client/csi-client.js';
 import { readMountInfo } from '../src/host/mountinfo.js';
 import { Driver } from '../test/helpers/driver.js';
 import type { Sandbox } from '../test/helpers/sandbox.js';
-import { createSandbox, release } from './cleanup.js';
+import { createSandbox, isClosing, release } from './cleanup.js';
 
 export interface PoolHostOptions {
   /** Size of the loop-mounted XFS pool. */
@@ -39,6 +39,8 @@ export class PoolHost {
       const parents = options.poolParents ?? [];
       if (parents.length > 0) await mkdir(sandbox.path(...parents), { recursive: true });
       const pool = await sandbox.xfsPool([...parents, 'pool'].join('/'), options.poolBytes);
+      // Staging and target paths live here (see World).
+      await mkdir(sandbox.path('node'));
       const host = new PoolHost(sandbox, pool, options.clients ?? 1);
       host.poolMountId =
         (await readMountInfo()).filter((entry) => entry.mountPoint === pool).at(-1)?.id ?? -1;
@@ -69,6 +71,9 @@ export class PoolHost {
   /** Starts the driver; `env` arms a fault point (DOLLY_FAULT_CRASH). */
   async start(env: Record<string, string> = {}): Promise<void> {
     if (this.current?.running) throw new Error('the driver is already running');
+    // Interrupted: a driver started now would outlive the cleanup (and, finding the pool
+    // unmounted, make an embedded pool in its directory).
+    if (isClosing()) throw new Error('the run is ending: no new driver');
     this.current = await Driver.start(this.sandbox, { pool: this.pool, env });
     this.starts += 1;
     // Calls still retrying on the old clients fail over to the new ones; closing the old ones

@@ -47,6 +47,16 @@ export function consoleReport(rows: CheckRow[]): string {
 const SUITE_DOCS = `
 ## What runs
 
+Every suite makes its own sandbox in \`/tmp\` with a real loop-mounted XFS pool (reflink=1) and
+starts \`dolly serve\` on it the way an operator does; calls go over the real socket. All of it
+(mounts, loop devices, frozen filesystems, driver and writer processes, the sandbox) is removed
+at the end, also when a suite fails or the run is interrupted (Ctrl-C).
+
+- **self-check**: first, the harness checks itself: the invariant checker must report nothing
+  on a clean pool, and must report each fault planted by hand (a frozen filesystem, a write it
+  blocks, a stray loop device, a stray mount, a mount inside the pool, a leftover in \`tmp/\`,
+  an image whose size disagrees with its metadata, changed data, damaged metadata, a dead
+  driver). Without this, a 0 in the other rows could mean a blind checker.
 - **fault-injection**: a pool with a few volumes, one published with a process writing inside
   it. Each step sends a random mix of mutating calls from three clients at once (create, clone,
   clone larger, snapshot, restore, expand, delete volume and snapshot, stage, publish,
@@ -71,9 +81,13 @@ const SUITE_DOCS = `
   flags (\`loop\`, \`bind\`, \`remount\`, commas, NUL), parameters, secrets, tokens and paths
   (relative, \`..\`, symlinks made by the harness into the pool and into a canary directory, a
   symlinked parent directory, paths inside the pool and its ancestors, a target holding files,
-  very long). Whatever succeeds is undone (unpublish, unstage, delete). A counterexample is
-  shrunk and printed in full. A second property checks the CSI spec's answers for IDs that are
-  not Dolly's (the ID of nothing: OK for deletes, NOT_FOUND for lookups).
+  very long). Node requests also get one property per hostile field (staging paths, target
+  paths, mount flags) with the other fields right, so each reaches the code behind validation.
+  Whatever succeeds is retried once (it must succeed again) and undone (unpublish, unstage,
+  delete). A counterexample is shrunk and printed in full; the property then runs again with
+  the kinds of failure already found counted as passing, so one RPC can report several kinds.
+  A last property checks the CSI spec's answers for IDs that are not Dolly's (the ID of
+  nothing: OK for deletes, NOT_FOUND for lookups and sources).
 - **http2-abuse**: (merged separately) floods, oversized headers and frames, idle connections
   on the socket.
 - **pool-full**: a small pool filled to the last block (a volume's filesystem written until it
@@ -99,6 +113,13 @@ Checked after every step (every kill, every generated request, every phase), by 
   process: a frozen filesystem blocks it; the margin is wide because a busy 2-core machine can
   take seconds for one fsync, and a frozen filesystem blocks for ever);
 - the driver answers Probe; no call is ever answered UNKNOWN or INTERNAL.
+
+Runs are repeatable: \`--seed\` fixes every choice the harness makes (which calls, on what,
+when to kill, what fast-check generates). Timing still varies (where exactly a kill lands), so
+on a faulty driver two runs with one seed can find different faults; on a correct one every
+run must find none. Quick mode (CI) makes 40 random kills, each fault point once, 4 clients x 8
+calls and 60 generated requests per property; the full mode 300 kills, each point five times,
+8 clients x 40 calls and 600 requests per property.
 `;
 
 /** docs/reliability.md: what runs, the invariants, the results and how they were made. */

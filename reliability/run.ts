@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
-import { cleanupAll } from './cleanup.js';
+import { cleanupAll, sweepReleased } from './cleanup.js';
 import { consoleReport, writeMarkdownReport } from './report.js';
 import { SUITES } from './suites/index.js';
 import type { CheckRow } from './types.js';
@@ -37,10 +37,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (interrupted) return;
     interrupted = true;
     process.stderr.write(`\nreliability: ${signal}, cleaning up\n`);
-    void cleanupAll().then((errors) => {
-      for (const error of errors) process.stderr.write(`cleanup: ${String(error)}\n`);
-      process.exit(130);
-    });
+    void cleanupAll()
+      .then(async (errors) => {
+        for (const error of errors) process.stderr.write(`cleanup: ${String(error)}\n`);
+        await sweepReleased();
+      })
+      .finally(() => process.exit(130));
   });
 }
 
@@ -52,7 +54,9 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
     );
     if (interrupted) return;
     interrupted = true;
-    void cleanupAll().finally(() => process.exit(2));
+    void cleanupAll()
+      .then(sweepReleased)
+      .finally(() => process.exit(2));
   });
 }
 

@@ -293,7 +293,7 @@ export class World {
       shared: [],
       expected: [status.OK],
       prepare: async () => {
-        await mkdir(staging, { recursive: true });
+        await mkdir(staging);
       },
       send: (client) =>
         client.nodeStageVolume({

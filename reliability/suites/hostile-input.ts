@@ -273,7 +273,8 @@ class HostileWorld {
         const name = `p-${this.counter}`;
         if (value.includes(FRESH_DIR)) {
           const made = value.replace(FRESH_DIR, name);
-          await mkdir(made, { recursive: true }).catch(() => undefined);
+          // Not recursive: after an interruption the sandbox is gone and must stay gone.
+          await mkdir(made).catch(() => undefined);
           return made;
         }
         return value.replace(FRESH, name);
@@ -294,10 +295,25 @@ class HostileWorld {
   async canaryChange(): Promise<string> {
     const now = await snapshotTree(this.canary).catch((error: unknown) => `unreadable: ${String(error)}`);
     if (now === this.canaryState) return '';
-    await mkdir(join(this.canary, 'disk.img'), { recursive: true }).catch(() => undefined);
+    await mkdir(join(this.canary, 'disk.img')).catch(() => undefined);
     await writeFile(join(this.canary, 'meta.json'), '{"keep":"me"}').catch(() => undefined);
     await writeFile(join(this.canary, 'disk.img', 'data'), 'precious').catch(() => undefined);
     return `the canary directory changed: before ${this.canaryState}; after ${now}`;
+  }
+
+  /**
+   * Puts the base back; when a fault left it beyond repair in place (mounted somewhere else,
+   * its filesystem busy), everything is unmounted and detached and the base made again.
+   */
+  async recover(): Promise<void> {
+    if (!this.host.running) await this.host.start();
+    await this.scrub();
+    try {
+      await this.restoreBase();
+    } catch {
+      await this.scrub(true);
+      await this.restoreBase();
+    }
   }
 
   /** The base objects exist and the base volume is staged and published, whatever a run did. */
@@ -356,8 +372,8 @@ class HostileWorld {
    * devices on pool images other than the base volume's), so later runs start clean. Only
    * things this suite's driver made inside this suite's sandbox.
    */
-  async scrub(): Promise<void> {
-    const intended = this.intended();
+  async scrub(everything = false): Promise<void> {
+    const intended = everything ? { mounts: [], images: [] } : this.intended();
     const keep = new Set(intended.mounts);
     const sandbox = this.host.sandbox.dir;
     const pool = this.host.pool;
@@ -469,7 +485,7 @@ function rpcCase<Request>(
           problems.push(`the driver died (exit signal ${String(world.host.driver.exitSignal)})`);
         problems.push(
           ...(await checkAttachments(world.host, { mounts: [], images: [], writable: [] })).filter(
-            (problem) => problem.includes('inside the pool') || problem.includes('ancestor of the pool'),
+            (problem) => /inside the pool|ancestor of the pool|over the pool itself/.test(problem),
           ),
         );
         if (answer.ok && undo && world.host.running) {
@@ -486,12 +502,10 @@ function rpcCase<Request>(
             ),
           );
         if (problems.length > 0) {
-          if (!world.host.running) await world.host.start();
-          await world.scrub();
-          await world.restoreBase().catch(() => undefined);
+          await world.recover();
           world.fail(problems, `request as sent: ${shown}`);
         }
-        await world.restoreBase();
+        await world.recover();
       }),
   };
 }

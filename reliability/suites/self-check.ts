@@ -35,13 +35,15 @@ export const selfCheck: Suite = {
       const idle = lastVolume(world);
       await world.settle();
       const image = join(host.pool, 'volumes', idle.id, 'disk.img');
-      const check = async () => {
+      // The planted freeze blocks the write probe for its whole timeout: a short one there
+      // only; everywhere else the checker's generous default, so a slow fsync is no false alarm.
+      const check = async (writeProbeTimeoutMs?: number) => {
         const report = await checkInvariants({
           host,
           intended: world.intended(),
           fingerprints: world.fingerprints(),
           quiescent: true,
-          writeProbeTimeoutMs: 3_000,
+          ...(writeProbeTimeoutMs === undefined ? {} : { writeProbeTimeoutMs }),
         });
         requests += report.requests;
         return report.violations;
@@ -55,12 +57,13 @@ export const selfCheck: Suite = {
         pattern: RegExp,
         plant: () => Promise<void>,
         remove: () => Promise<void>,
+        writeProbeTimeoutMs?: number,
       ) => {
         planted += 1;
         await plant();
         let seen: string[];
         try {
-          seen = await check();
+          seen = await check(writeProbeTimeoutMs);
         } finally {
           await remove();
         }
@@ -82,10 +85,11 @@ export const selfCheck: Suite = {
             () => undefined,
             () => undefined,
           ),
+        3_000,
       );
       planted += 1;
       await run('fsfreeze', ['--freeze', staging]);
-      const blocked = await check();
+      const blocked = await check(3_000);
       await run('fsfreeze', ['--unfreeze', staging]).catch(() => undefined);
       if (!blocked.some((violation) => /did not finish/.test(violation)))
         missed.push(`a write blocked by a frozen filesystem was not reported (${blocked.join('; ')})`);
