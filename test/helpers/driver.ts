@@ -14,7 +14,7 @@ export interface DriverOptions {
   args?: string[];
   /** Socket path; default: csi.sock in the sandbox. */
   socketPath?: string;
-  /** Extra environment, e.g. DOLLY_FAULT_CRASH for fault injection. */
+  /** Extra environment for the driver process (e.g. DOLLY_FAULT_CRASH), added to the harness's own. */
   env?: Record<string, string>;
 }
 
@@ -29,7 +29,8 @@ export class Driver {
   readonly logs: LogLine[] = [];
   private stderrText = '';
   private readonly waiters = new Set<(line: LogLine | undefined) => void>();
-  private readonly exited: Promise<number | null>;
+  /** Resolves with the exit code (null when a signal ended the process) once the driver is gone. */
+  readonly exited: Promise<number | null>;
   private clientInstance: CsiClient | undefined;
 
   private constructor(
@@ -119,6 +120,24 @@ export class Driver {
       this.waiters.add(waiter);
       if (this.child.exitCode !== null || this.child.signalCode !== null) waiter(undefined);
     });
+  }
+
+  /** True until the process has exited (by itself, a signal or a fault point). */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** The signal that ended the process (e.g. SIGKILL from a fault point), once it has exited. */
+  get exitSignal(): NodeJS.Signals | null {
+    return this.child.signalCode;
+  }
+
+  /** kill -9, as a crash would end it: no cleanup, the socket file stays. Waits for the exit. */
+  async kill(): Promise<void> {
+    this.clientInstance?.close();
+    this.clientInstance = undefined;
+    if (this.running) this.child.kill('SIGKILL');
+    await this.exited;
   }
 
   /** Sends SIGTERM and waits for the exit code. Safe to call twice. */
