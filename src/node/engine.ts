@@ -229,6 +229,10 @@ export class NodeEngine {
           throw notFound(`${targetPath} is not where volume ${id} is published`);
         }
         await unmount(targetPath);
+      } else {
+        // Nothing of this volume is published here: nothing here is Dolly's to remove. (A retry
+        // after a crash between unmount and removal leaves an empty target; the CO removes it.)
+        return;
       }
       const kept = await removeTarget(targetPath);
       // CSI: the SP deletes what it created; anything else at the target is not Dolly's to delete.

@@ -335,6 +335,18 @@ describe('Node service: paths, mount flags, failed stages, pre-existing targets'
     await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: staging });
   });
 
+  it('NodeUnpublishVolume where the volume is not published removes nothing, not even an empty directory or file', async () => {
+    const id = await create('never-published', [ext4], 64 * MiB);
+    const emptyDir = sandbox.path('someone-elses-dir');
+    const emptyFile = sandbox.path('someone-elses-file');
+    await mkdir(emptyDir);
+    await writeFile(emptyFile, '');
+    for (const target of [emptyDir, emptyFile]) {
+      await driver.client.nodeUnpublishVolume({ volume_id: id, target_path: target });
+      assert.ok(await exists(target), `${target} is not Dolly's and stays`);
+    }
+  });
+
   it('a block target file that already held data is kept after NodeUnpublishVolume', async () => {
     const block = blockCapability()[0]!;
     const id = await create('prefilled-block', [block], 16 * MiB);
