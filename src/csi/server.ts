@@ -12,7 +12,9 @@ import { nodeService } from './node.js';
 import { NodeEngine } from '../node/engine.js';
 import { loadCsi, secretFieldNames } from './proto.js';
 import { rpcFactory } from './rpc.js';
-import { AuthorityFixingConnection } from './transport/authority-fix.js';
+import { ConnectionLimit, refuseConnection } from './transport/connection-limit.js';
+import { GuardedConnection, describeClosure } from './transport/guarded-connection.js';
+import { LIMITS } from './transport/limits.js';
 
 export const TOPOLOGY_KEY = 'topology.dolly.csi.dev/node';
 
@@ -38,7 +40,7 @@ export class CsiServer {
     const rpc = rpcFactory(options.log, secretFieldNames());
     const topology = { [TOPOLOGY_KEY]: options.nodeId };
 
-    const grpcServer = new grpc.Server();
+    const grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': LIMITS.maxConcurrentStreams });
     grpcServer.addService(
       csi.Identity.service,
       identityService(rpc, { driverName: options.driverName, pool: options.pool }),
@@ -54,12 +56,31 @@ export class CsiServer {
       }),
     );
 
-    // Connections are accepted here and handed to gRPC through the authority fix (see
-    // transport/authority-fix.ts), so grpc-go clients that send the socket path as :authority work.
+    // Connections are accepted here and handed to gRPC through the transport guard (see
+    // transport/): the :authority fix for grpc-go clients, and limits on what one connection and
+    // all of them together may cost.
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = net.createServer((socket) =>
-      injector.injectConnection(new AuthorityFixingConnection(socket)),
-    );
+    const connections = new ConnectionLimit<GuardedConnection>(LIMITS.maxConnections);
+    const listener = net.createServer((socket) => {
+      if (!connections.makeRoom()) {
+        options.log.warn(
+          { connections: connections.size },
+          'refused a connection: the connection limit is reached and every connection has a call in progress',
+        );
+        refuseConnection(socket, 'too many connections');
+        return;
+      }
+      const connection = new GuardedConnection(socket, {
+        onClosedByGuard: (closure) => {
+          const fields = { reason: describeClosure(closure), connections: connections.size };
+          if (closure.code) options.log.warn(fields, 'closed a client connection');
+          else options.log.info(fields, 'closed a client connection');
+        },
+      });
+      connections.add(connection);
+      connection.once('close', () => connections.delete(connection));
+      injector.injectConnection(connection);
+    });
     await prepareSocketPath(options.socketPath);
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
