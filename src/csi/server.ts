@@ -1,4 +1,4 @@
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir, stat, unlink } from 'node:fs/promises';
 import { statIfExists } from '../util/stat-if-exists.js';
 import net from 'node:net';
 import { dirname } from 'node:path';
@@ -82,13 +82,7 @@ export class CsiServer {
       injector.injectConnection(connection);
     });
     await prepareSocketPath(options.socketPath);
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(options.socketPath, () => {
-        listener.off('error', reject);
-        resolve();
-      });
-    });
+    await listenRootOnly(listener, options.socketPath);
     return new CsiServer(grpcServer, listener, injector, options.socketPath);
   }
 
@@ -110,6 +104,37 @@ export class CsiServer {
     await unlink(this.socketPath).catch(() => undefined);
   }
 }
+
+/**
+ * Listens on a unix socket that only root can use (0600), from the moment it exists: bind()
+ * applies the process umask when it creates the file, and listen() binds synchronously, so a
+ * umask of 0177 around it leaves no window in which the socket is open to others.
+ */
+async function listenRootOnly(listener: net.Server, path: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    const umask = process.umask(0o177);
+    try {
+      listener.listen(path, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
+  });
+  const mode = (await stat(path)).mode & 0o777;
+  if (mode !== SOCKET_MODE) {
+    listener.close();
+    throw new DollyError(
+      Code.INTERNAL,
+      `the socket ${path} was created with mode ${mode.toString(8)} instead of ${SOCKET_MODE.toString(8)}`,
+    );
+  }
+}
+
+/** Read and write for the owner (root) only: whoever can connect can create and mount volumes. */
+export const SOCKET_MODE = 0o600;
 
 /** Removes a stale socket left by a crash; refuses to replace anything else or a live server. */
 export async function prepareSocketPath(path: string): Promise<void> {
