@@ -99,6 +99,21 @@ export interface Goaway {
   reason: string;
 }
 
+/** Connects; a full listen backlog (EAGAIN on a unix socket) is retried for a while. */
+async function connectRetrying(path: string): Promise<net.Socket> {
+  for (let attempt = 0; ; attempt += 1) {
+    const socket = net.connect(path);
+    try {
+      await once(socket, 'connect');
+      return socket;
+    } catch (error) {
+      socket.destroy();
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt >= 200) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
 export class RawHttp2Connection {
   private readonly chunks: Buffer[] = [];
   private closedFlag = false;
@@ -118,9 +133,7 @@ export class RawHttp2Connection {
   }
 
   static async open(path: string, first: Buffer = HANDSHAKE): Promise<RawHttp2Connection> {
-    const socket = net.connect(path);
-    await once(socket, 'connect');
-    const connection = new RawHttp2Connection(socket);
+    const connection = new RawHttp2Connection(await connectRetrying(path));
     if (first.length > 0) await connection.send(first);
     return connection;
   }

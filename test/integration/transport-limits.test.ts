@@ -176,6 +176,11 @@ describe('transport limits: one client cannot exhaust or stall the driver', () =
         connections.push(await RawHttp2Connection.open(driver.socketPath, HANDSHAKE));
       }
       await probeOnNewConnection(driver);
+      // Evictions are GOAWAYs on other connections: wait until their closes have arrived.
+      for (let waited = 0; waited < 10_000; waited += 100) {
+        if (connections.filter((connection) => connection.isClosed).length >= extra) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       const evicted = connections.filter((connection) => connection.isClosed);
       assert.ok(
         evicted.length >= extra,

@@ -33,8 +33,7 @@ export interface GuardedConnectionOptions {
  * One client connection as the gRPC server sees it: bytes from the client go through the
  * authority fix and its limits (authority-fix.ts), bytes from the server go straight to the
  * socket. It also keeps what the connection limit needs to pick a connection to evict: whether
- * the handshake is done, whether the client ever sent a request, and since when no stream is
- * open.
+ * the client ever sent a request, and since when no stream is open.
  */
 export class GuardedConnection extends Duplex {
   private readonly limits: TransportLimits;
@@ -81,10 +80,6 @@ export class GuardedConnection extends Duplex {
     });
     socket.on('close', () => this.destroy());
     socket.on('error', (error) => this.destroy(error));
-  }
-
-  get handshakeComplete(): boolean {
-    return this.rewriter.handshakeComplete;
   }
 
   /** Requests (header blocks opening a stream) the client has sent. */
@@ -203,7 +198,11 @@ export class GuardedConnection extends Duplex {
     if (this.serverFrames.atBoundary) this.sendGoaway();
     // Otherwise the server's next write completes its frame (finishServerFrame); if it never
     // comes, the connection is dropped without a GOAWAY.
-    else setTimeout(() => this.dropNow(), CLOSE_GRACE_MS).unref();
+    else {
+      setTimeout(() => {
+        if (!this.closing?.sent) this.dropNow();
+      }, CLOSE_GRACE_MS).unref();
+    }
   }
 
   /** Closes without a GOAWAY: the client never spoke HTTP/2. */
