@@ -105,6 +105,9 @@ export class CsiServer {
   }
 }
 
+/** Read and write for the owner (root) only: whoever can connect can create and mount volumes. */
+export const SOCKET_MODE = 0o600;
+
 /**
  * Listens on a unix socket that only root can use (0600), from the moment it exists: bind()
  * applies the process umask when it creates the file, and listen() binds synchronously, so a
@@ -132,9 +135,6 @@ async function listenRootOnly(listener: net.Server, path: string): Promise<void>
     );
   }
 }
-
-/** Read and write for the owner (root) only: whoever can connect can create and mount volumes. */
-export const SOCKET_MODE = 0o600;
 
 /** Removes a stale socket left by a crash; refuses to replace anything else or a live server. */
 export async function prepareSocketPath(path: string): Promise<void> {
