@@ -29,9 +29,11 @@ import type { TransportLimits } from './limits.js';
  * later request as a one-byte reference to that dynamic-table entry (captured from grpc-go
  * 1.33: `41 <34 Huffman bytes>`, then `c3`, `c4`). Finding it takes the client's dynamic table,
  * i.e. decoding every block; passing untouched blocks through while rewriting others would leave
- * the server's table out of step with the client's. So each block is re-encoded as literals
- * without indexing, which never touches the server's table. All other frames pass unchanged, so
- * flow control is not disturbed.
+ * the server's table out of step with the client's. (A server announcing
+ * SETTINGS_HEADER_TABLE_SIZE 0 would make blocks self-contained, but grpc-js cannot announce it,
+ * and blocks sent before the client acknowledges it may still use the table.) So each block is
+ * re-encoded as literals without indexing, which never touches the server's table. All other
+ * frames pass unchanged, so flow control is not disturbed.
  *
  * Because this runs before nghttp2 can apply its own limits, it applies them itself (limits.ts):
  * frame size, CONTINUATION count, header block and header list size, each a connection error.
