@@ -1,4 +1,4 @@
-import { mkdir, unlink } from 'node:fs/promises';
+import { mkdir, stat, unlink } from 'node:fs/promises';
 import { statIfExists } from '../util/stat-if-exists.js';
 import net from 'node:net';
 import { dirname } from 'node:path';
@@ -12,7 +12,9 @@ import { nodeService } from './node.js';
 import { NodeEngine } from '../node/engine.js';
 import { loadCsi, secretFieldNames } from './proto.js';
 import { rpcFactory } from './rpc.js';
-import { AuthorityFixingConnection } from './transport/authority-fix.js';
+import { ConnectionLimit, refuseConnection } from './transport/connection-limit.js';
+import { GuardedConnection, describeClosure } from './transport/guarded-connection.js';
+import { LIMITS } from './transport/limits.js';
 
 export const TOPOLOGY_KEY = 'topology.dolly.csi.dev/node';
 
@@ -38,7 +40,7 @@ export class CsiServer {
     const rpc = rpcFactory(options.log, secretFieldNames());
     const topology = { [TOPOLOGY_KEY]: options.nodeId };
 
-    const grpcServer = new grpc.Server();
+    const grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': LIMITS.maxConcurrentStreams });
     grpcServer.addService(
       csi.Identity.service,
       identityService(rpc, { driverName: options.driverName, pool: options.pool }),
@@ -54,20 +56,33 @@ export class CsiServer {
       }),
     );
 
-    // Connections are accepted here and handed to gRPC through the authority fix (see
-    // transport/authority-fix.ts), so grpc-go clients that send the socket path as :authority work.
+    // Connections are accepted here and handed to gRPC through the transport guard (see
+    // transport/): the :authority fix for grpc-go clients, and limits on what one connection and
+    // all of them together may cost.
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    const listener = net.createServer((socket) =>
-      injector.injectConnection(new AuthorityFixingConnection(socket)),
-    );
-    await prepareSocketPath(options.socketPath);
-    await new Promise<void>((resolve, reject) => {
-      listener.once('error', reject);
-      listener.listen(options.socketPath, () => {
-        listener.off('error', reject);
-        resolve();
+    const connections = new ConnectionLimit<GuardedConnection>(LIMITS.maxConnections);
+    const listener = net.createServer((socket) => {
+      if (!connections.makeRoom()) {
+        options.log.warn(
+          { connections: connections.size },
+          'refused a connection: the connection limit is reached and every connection has a call in progress',
+        );
+        refuseConnection(socket, 'too many connections');
+        return;
+      }
+      const connection = new GuardedConnection(socket, {
+        onClosedByGuard: (closure) => {
+          const fields = { reason: describeClosure(closure), connections: connections.size };
+          if (closure.code) options.log.warn(fields, 'closed a client connection');
+          else options.log.info(fields, 'closed a client connection');
+        },
       });
+      connections.add(connection);
+      connection.once('close', () => connections.delete(connection));
+      injector.injectConnection(connection);
     });
+    await prepareSocketPath(options.socketPath);
+    await listenRootOnly(listener, options.socketPath);
     return new CsiServer(grpcServer, listener, injector, options.socketPath);
   }
 
@@ -87,6 +102,37 @@ export class CsiServer {
     });
     this.injector.destroy();
     await unlink(this.socketPath).catch(() => undefined);
+  }
+}
+
+/** Read and write for the owner (root) only: whoever can connect can create and mount volumes. */
+export const SOCKET_MODE = 0o600;
+
+/**
+ * Listens on a unix socket that only root can use (0600), from the moment it exists: bind()
+ * applies the process umask when it creates the file, and listen() binds synchronously, so a
+ * umask of 0177 around it leaves no window in which the socket is open to others.
+ */
+async function listenRootOnly(listener: net.Server, path: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    const umask = process.umask(0o177);
+    try {
+      listener.listen(path, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
+  });
+  const mode = (await stat(path)).mode & 0o777;
+  if (mode !== SOCKET_MODE) {
+    listener.close();
+    throw new DollyError(
+      Code.INTERNAL,
+      `the socket ${path} was created with mode ${mode.toString(8)} instead of ${SOCKET_MODE.toString(8)}`,
+    );
   }
 }
 

@@ -7,6 +7,7 @@ import {
   REPLACEMENT_AUTHORITY,
   isValidAuthority,
 } from '../../src/csi/transport/authority-fix.js';
+import { ErrorCode, Http2ConnectionError } from '../../src/csi/transport/frames.js';
 
 // ---------------------------------------------------------------------------------------------
 // hpack.js, typed for what these tests use (src/types/hpack.js.d.ts declares only the decompressor).
@@ -645,13 +646,6 @@ describe('ClientStreamRewriter', () => {
     assert.ok(output.equals(Buffer.concat([PREFACE, ...others])));
   });
 
-  it('throws on a header block that is not valid HPACK', () => {
-    const rewriter = new ClientStreamRewriter();
-    assert.throws(() =>
-      rewriter.push(Buffer.concat([PREFACE, frame(HEADERS, END_HEADERS, 1, Buffer.from([0x80]))])),
-    );
-  });
-
   // BUG: src/csi/transport/authority-fix.ts creates its decoder with `{ table: { size } }`, but
   // hpack.js reads `table.maxSize`, so the decoder's table has no maximum. Any dynamic table size
   // update (RFC 7541 §4.2, §6.3), which a client may send at the start of any header block, then
@@ -702,5 +696,203 @@ describe('ClientStreamRewriter', () => {
       ['x-b', value],
     ]);
     assert.throws(() => rewriter.push(headersFrames(5, Buffer.from([0x80 | 64]))));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Limits: the rewriter decodes header blocks before nghttp2 can apply its own limits, so it
+// applies them itself. Each violation is a connection error with the code nghttp2 under Node
+// answers with.
+
+/** Runs `action` and returns the Http2ConnectionError it throws. */
+function connectionError(action: () => unknown): Http2ConnectionError {
+  try {
+    action();
+  } catch (error) {
+    assert.ok(
+      error instanceof Http2ConnectionError,
+      `expected an Http2ConnectionError, got ${String(error)}`,
+    );
+    return error;
+  }
+  assert.fail('expected a connection error');
+}
+
+function started(): ClientStreamRewriter {
+  const rewriter = new ClientStreamRewriter();
+  rewriter.push(Buffer.concat([PREFACE, CLIENT_SETTINGS]));
+  return rewriter;
+}
+
+/** The real client-to-server bytes of grpc-go 1.33.3 dialing the socket path as the kubelet does
+ * (passthrough resolver, custom unix dialer): Probe, GetPluginInfo, Probe on one connection. */
+const GRPC_GO_KUBELET_STREAM = Buffer.from(
+  '505249202a20485454502f322e300d0a0d0a534d0d0a0d0a00000004000000000000000004010000000000006f010400' +
+    '00000183864590608832fdc2be490b524c9f4c6bb0f19741a263b8ec628346c75b632d054b15d16cc6a90c487a28f4b9' +
+    '1065e42f7608832e8393af5f8b1d75d0620d263d4c4d65647a8b9acac8b4c7602bb2caecff40027465864d833505b11f' +
+    '40899acac8b24d494f6a7f867df7de03afdb000005000100000001000000000000000408000000000000000009000008' +
+    '06000000000002041010090e070700002701040000000383864596608832fdc2be490b524c9f4c622a75d16cc6ab2552' +
+    '9fc3c2c1c07f00867df7db7c2fdb00000500010000000300000000000000040800000000000000001b00000806000000' +
+    '000002041010090e070700000f0104000000058386c5c4c3c2c17e867df7da6d97ad0000050001000000050000000000' +
+    '0000040800000000000000000900000806000000000002041010090e0707',
+  'hex',
+);
+const KUBELET_SOCKET = '/var/lib/kubelet/plugins/dolly.csi.dev/csi.sock';
+
+describe('ClientStreamRewriter with a real grpc-go client', () => {
+  it('rewrites the Huffman-coded, then indexed, socket-path authority of grpc-go 1.33', () => {
+    // As sent: a literal with incremental indexing (0x41: name index 1) and a Huffman value,
+    // then one-byte references to that dynamic-table entry.
+    const input = parseFrames(GRPC_GO_KUBELET_STREAM);
+    const sent = new ServerDecoder();
+    const sentAuthorities = input
+      .filter((candidate) => candidate.type === HEADERS)
+      .map((candidate) => sent.decode(candidate.payload).find((field) => field.name === ':authority')?.value);
+    assert.deepEqual(sentAuthorities, [KUBELET_SOCKET, KUBELET_SOCKET, KUBELET_SOCKET]);
+    assert.ok(input[2]?.payload.includes(Buffer.from([0x41, 0x80 | 34])), 'literal, Huffman, 34 bytes');
+
+    const output = decodeOutput(rewrite(GRPC_GO_KUBELET_STREAM));
+    assert.deepEqual(
+      output.blocks.map((block) => block.fields.find((field) => field.name === ':authority')?.value),
+      ['localhost', 'localhost', 'localhost'],
+    );
+    assert.deepEqual(
+      output.blocks.map((block) => block.fields.find((field) => field.name === ':path')?.value),
+      ['/csi.v1.Identity/Probe', '/csi.v1.Identity/GetPluginInfo', '/csi.v1.Identity/Probe'],
+    );
+    assert.deepEqual(
+      output.frames.filter((candidate) => candidate.type !== HEADERS).map((candidate) => candidate.raw),
+      input.filter((candidate) => candidate.type !== HEADERS).map((candidate) => candidate.raw),
+      'every other frame passes byte for byte',
+    );
+  });
+});
+
+describe('ClientStreamRewriter limits', () => {
+  it('rejects a frame header announcing more than SETTINGS_MAX_FRAME_SIZE before its payload arrives', () => {
+    for (const type of [DATA, HEADERS, CONTINUATION, 0xfa]) {
+      const header = Buffer.alloc(9);
+      header.writeUIntBE(0xffffff, 0, 3);
+      header.writeUInt8(type, 3);
+      header.writeUInt32BE(1, 5);
+      const error = connectionError(() => started().push(header));
+      assert.equal(error.code, ErrorCode.FRAME_SIZE_ERROR, `type ${type}`);
+    }
+    const rewriter = started();
+    const atLimit = frame(DATA, 0, 1, Buffer.alloc(MAX_FRAME));
+    assert.ok(rewriter.push(atLimit).equals(atLimit), 'a frame of exactly 16384 bytes passes');
+    const header = Buffer.alloc(9);
+    header.writeUIntBE(MAX_FRAME + 1, 0, 3);
+    assert.equal(connectionError(() => rewriter.push(header)).code, ErrorCode.FRAME_SIZE_ERROR);
+  });
+
+  it('accepts 8 CONTINUATION frames after HEADERS, as nghttp2 does, and ends the connection at the 9th', () => {
+    const client = new ClientEncoder();
+    const request = grpcRequest('Identity/Probe', SOCKET, '1m');
+    const block = client.block(request);
+    assert.ok(block.length > 9);
+    const eight = decodeOutput(
+      rewrite(Buffer.concat([PREFACE, headersFrames(1, block, { split: [1, 1, 1, 1, 1, 1, 1, 1] })])),
+    );
+    assert.equal(eight.blocks[0]?.frames.length, 1, 'the block is re-framed into one frame');
+    assert.deepEqual(pairs(eight.blocks[0]?.fields ?? []), expectedPairs(request));
+
+    const rewriter = started();
+    assert.equal(rewriter.push(frame(HEADERS, 0, 1, block.subarray(0, 1))).length, 0);
+    for (let index = 1; index <= 8; index += 1) {
+      assert.equal(rewriter.push(frame(CONTINUATION, 0, 1, block.subarray(index, index + 1))).length, 0);
+    }
+    const error = connectionError(() => rewriter.push(frame(CONTINUATION, 0, 1, block.subarray(9, 10))));
+    assert.equal(error.code, ErrorCode.INTERNAL_ERROR);
+    assert.match(error.message, /CONTINUATION/);
+  });
+
+  it('counts zero-length CONTINUATION frames too', () => {
+    const rewriter = started();
+    rewriter.push(frame(HEADERS, 0, 1, Buffer.from([0x82])));
+    const flood = Buffer.concat(Array.from({ length: 100_000 }, () => frame(CONTINUATION, 0, 1)));
+    assert.equal(connectionError(() => rewriter.push(flood)).code, ErrorCode.INTERNAL_ERROR);
+  });
+
+  it('ends the connection once a compressed header block exceeds 64 KiB, without waiting for its end', () => {
+    const rewriter = started();
+    rewriter.push(frame(HEADERS, 0, 1, Buffer.alloc(MAX_FRAME, 0x82)));
+    for (let index = 0; index < 3; index += 1)
+      rewriter.push(frame(CONTINUATION, 0, 1, Buffer.alloc(MAX_FRAME, 0x82)));
+    const error = connectionError(() => rewriter.push(frame(CONTINUATION, 0, 1, Buffer.from([0x82]))));
+    assert.equal(error.code, ErrorCode.ENHANCE_YOUR_CALM);
+    assert.match(error.message, /header block larger than 65536/);
+  });
+
+  it('stops decoding an HPACK bomb at the header list limit', () => {
+    const client = new ClientEncoder();
+    const value = 'b'.repeat(4000);
+    const first = client.block([
+      ...grpcRequest('Identity/Probe', 'localhost', '1m'),
+      { name: 'x-b', value, huffman: false },
+    ]);
+    const rewriter = started();
+    const output = decodeOutput(Buffer.concat([PREFACE, rewriter.push(headersFrames(1, first))]));
+    assert.equal(output.blocks[0]?.fields.at(-1)?.value, value);
+    // 15 references to the entry (62) decode to 15 * 4035 bytes, under 64 KiB: accepted.
+    const fifteen = rewriter.push(headersFrames(3, Buffer.alloc(15, 0x80 | 62)));
+    assert.ok(fifteen.length > 15 * 4000);
+    // 16,000 one-byte references would decode to 64 MB: stopped after the 17th.
+    const bomb = Buffer.alloc(16_000, 0x80 | 62);
+    const error = connectionError(() => rewriter.push(headersFrames(5, bomb, { split: [MAX_FRAME - 100] })));
+    assert.equal(error.code, ErrorCode.ENHANCE_YOUR_CALM);
+    assert.match(error.message, /header list larger than 65536/);
+  });
+
+  it('rejects what is not an HTTP/2 connection preface at the first wrong byte', () => {
+    const rewriter = new ClientStreamRewriter();
+    assert.equal(rewriter.push(PREFACE.subarray(0, 10)).length, 0);
+    assert.equal(connectionError(() => rewriter.push(Buffer.from('x'))).code, ErrorCode.PROTOCOL_ERROR);
+    const http1 = connectionError(() => new ClientStreamRewriter().push(Buffer.from('GET / HTTP/1.1\r\n')));
+    assert.equal(http1.code, ErrorCode.PROTOCOL_ERROR);
+  });
+
+  it('rejects another frame inside a header block (RFC 9113 §6.10)', () => {
+    for (const intruder of [
+      frame(PING, 0, 0, Buffer.alloc(8)),
+      frame(CONTINUATION, END_HEADERS, 3, Buffer.from([0x82])),
+      frame(HEADERS, END_HEADERS, 3, Buffer.from([0x82])),
+    ]) {
+      const rewriter = started();
+      rewriter.push(frame(HEADERS, 0, 1, Buffer.from([0x82])));
+      assert.equal(connectionError(() => rewriter.push(intruder)).code, ErrorCode.PROTOCOL_ERROR);
+    }
+  });
+
+  it('answers an undecodable header block with COMPRESSION_ERROR', () => {
+    const error = connectionError(() => started().push(frame(HEADERS, END_HEADERS, 1, Buffer.from([0x80]))));
+    assert.equal(error.code, ErrorCode.COMPRESSION_ERROR);
+  });
+
+  it('works through buffered frames a budget at a time, with the same result', () => {
+    const client = new ClientEncoder();
+    const requests = Array.from({ length: 20 }, (_, index) =>
+      grpcRequest('Identity/Probe', SOCKET, `${index + 1}m`),
+    );
+    const input = Buffer.concat([
+      PREFACE,
+      CLIENT_SETTINGS,
+      ...requests.map((request, index) =>
+        Buffer.concat([headersFrames(2 * index + 1, client.block(request)), grpcData(2 * index + 1, true)]),
+      ),
+    ]);
+    const rewriter = new ClientStreamRewriter();
+    rewriter.write(input);
+    const pieces: Buffer[] = [];
+    let rounds = 0;
+    for (let more = true; more; rounds += 1) {
+      const result = rewriter.read(200);
+      pieces.push(result.output);
+      more = result.more;
+    }
+    assert.ok(rounds > 10, `a budget of 200 bytes takes many rounds, took ${rounds}`);
+    assert.ok(Buffer.concat(pieces).equals(rewrite(input)));
+    assert.equal(rewriter.bufferedBytes, 0);
+    assert.ok(rewriter.handshakeComplete);
   });
 });

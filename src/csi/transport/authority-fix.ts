@@ -1,39 +1,65 @@
-import { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
 import hpack from 'hpack.js';
 import type { Decompressor, HeaderField } from 'hpack.js';
+import {
+  ByteQueue,
+  ErrorCode,
+  FRAME_HEADER_BYTES,
+  Flag,
+  FrameType,
+  Http2ConnectionError,
+  PREFACE,
+  frameOf,
+  parseFrameHeader,
+} from './frames.js';
+import type { FrameHeader } from './frames.js';
+import { LIMITS } from './limits.js';
+import type { TransportLimits } from './limits.js';
 
 /**
- * grpc-go clients (the kubelet, every CSI sidecar) that dial a unix socket send either
- * `localhost` or the socket path itself as the HTTP/2 `:authority`. Node's HTTP/2 stack
- * (nghttp2) rejects a path there as malformed and resets the stream with PROTOCOL_ERROR, so an
- * unpatched Node.js CSI driver is unusable with those clients. This module sits between the
- * socket and the gRPC server and rewrites, in the client-to-server direction only, each header
+ * grpc-go clients that dial the socket path with the passthrough resolver (the kubelet) send
+ * that path as the HTTP/2 `:authority`. nghttp2, under Node's HTTP/2 server, rejects a pseudo
+ * header with a '/' in it and resets the stream with PROTOCOL_ERROR, and Node offers no option
+ * to relax that check (nghttp2's NGHTTP2_OPT_NO_HTTP_MESSAGING is not exposed; Node's
+ * invalid-header callback only lets regular headers through), nor does grpc-js. So this module
+ * sits between the socket and the gRPC server and rewrites, client to server only, each header
  * block so that an authority that is not a valid URI authority becomes `localhost`.
  *
- * To keep HPACK state consistent, every client header block is decoded (tracking the client's
- * dynamic table) and re-encoded as literals without indexing, which never touches the server's
- * dynamic table. All other frames pass through unchanged, so flow control is not disturbed.
+ * Why every block is decoded and re-encoded: grpc-go's HPACK encoder (x/net/http2/hpack) sends
+ * the authority as a literal with incremental indexing, its value Huffman-coded, and on every
+ * later request as a one-byte reference to that dynamic-table entry (captured from grpc-go
+ * 1.33: `41 <34 Huffman bytes>`, then `c3`, `c4`). Finding it takes the client's dynamic table,
+ * i.e. decoding every block; passing untouched blocks through while rewriting others would leave
+ * the server's table out of step with the client's. (A server announcing
+ * SETTINGS_HEADER_TABLE_SIZE 0 would make blocks self-contained, but grpc-js cannot announce it,
+ * and blocks sent before the client acknowledges it may still use the table.) So each block is
+ * re-encoded as literals without indexing, which never touches the server's table. All other
+ * frames pass unchanged, so flow control is not disturbed.
+ *
+ * Because this runs before nghttp2 can apply its own limits, it applies them itself (limits.ts):
+ * frame size, CONTINUATION count, header block and header list size, each a connection error.
  */
 
-const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
-const FRAME_HEADER_BYTES = 9;
-const FRAME_HEADERS = 0x1;
-const FRAME_CONTINUATION = 0x9;
-const FLAG_END_STREAM = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-/** Every HTTP/2 peer accepts frames of this size (the protocol minimum of SETTINGS_MAX_FRAME_SIZE). */
-const MAX_OUTPUT_FRAME = 16_384;
 /** The HPACK table size Node's HTTP/2 server announces (SETTINGS_HEADER_TABLE_SIZE default). */
 const HEADER_TABLE_SIZE = 4096;
 /** RFC 3986 authority characters, the set nghttp2 accepts. */
 const VALID_AUTHORITY = /^[A-Za-z0-9\-._~!$&'()*+,;=:@[\]%]+$/;
+/** RFC 9113 §6.5.2: a field costs its name and value plus 32 octets. */
+const FIELD_OVERHEAD = 32;
 export const REPLACEMENT_AUTHORITY = 'localhost';
 
 export function isValidAuthority(value: string): boolean {
   return VALID_AUTHORITY.test(value);
+}
+
+type RewriterLimits = Pick<
+  TransportLimits,
+  'maxFrameSize' | 'maxContinuations' | 'maxHeaderBlockBytes' | 'maxHeaderListSize'
+>;
+
+export interface RewriterOptions {
+  limits?: RewriterLimits;
+  /** Told the header of every client frame, in order, as it is consumed. */
+  onFrame?: (header: FrameHeader) => void;
 }
 
 interface PendingHeaders {
@@ -41,75 +67,184 @@ interface PendingHeaders {
   flags: number;
   priority: Buffer | undefined;
   fragments: Buffer[];
+  bytes: number;
+  continuations: number;
 }
 
 /** Rewrites the client-to-server byte stream of one HTTP/2 connection. */
 export class ClientStreamRewriter {
-  private buffered: Buffer = Buffer.alloc(0);
-  private prefaceSeen = false;
+  private readonly input = new ByteQueue();
+  private readonly limits: RewriterLimits;
+  private readonly onFrame: ((header: FrameHeader) => void) | undefined;
+  private prefaceBytes = 0;
+  private firstFrameSeen = false;
   private pending: PendingHeaders | undefined;
   private readonly decoder: Decompressor = hpack.decompressor.create({
     table: { maxSize: HEADER_TABLE_SIZE },
   });
+  private decoded: HeaderField[] = [];
+  private decodedSize = 0;
   private decodeError: Error | undefined;
+  /** The highest stream whose header block reached the server: the server may have acted on it. */
+  lastStreamId = 0;
 
-  constructor() {
+  constructor(options: RewriterOptions = {}) {
+    this.limits = options.limits ?? LIMITS;
+    this.onFrame = options.onFrame;
     this.decoder.on('error', (error: Error) => {
       this.decodeError = error;
     });
+    // Fields are counted as hpack.js produces them, so decoding stops at the header list limit
+    // instead of expanding a block of one-byte table references first (hpack.js has no limit).
+    this.decoder.push = (field: HeaderField | null): boolean => {
+      if (field === null) return false;
+      this.decodedSize += field.name.length + field.value.length + FIELD_OVERHEAD;
+      if (this.decodedSize > this.limits.maxHeaderListSize) {
+        throw new Http2ConnectionError(
+          ErrorCode.ENHANCE_YOUR_CALM,
+          `header list larger than ${this.limits.maxHeaderListSize} bytes`,
+        );
+      }
+      this.decoded.push(field);
+      return true;
+    };
   }
 
-  /** Consumes bytes from the client; returns the bytes to hand to the server. */
-  push(chunk: Buffer): Buffer {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+  /** The client has sent the connection preface and a first frame (its SETTINGS). */
+  get handshakeComplete(): boolean {
+    return this.firstFrameSeen;
+  }
+
+  /** Client bytes received and not handled yet. */
+  get bufferedBytes(): number {
+    return this.input.length;
+  }
+
+  write(chunk: Buffer): void {
+    this.input.push(chunk);
+  }
+
+  /**
+   * Handles buffered client bytes, frame by frame, until about `budget` bytes were read and
+   * produced. Returns the bytes for the server, and `more` when the budget ran out before the
+   * buffered frames did. Throws Http2ConnectionError when the client breaks a rule or a limit.
+   */
+  read(budget = Number.POSITIVE_INFINITY): { output: Buffer; more: boolean } {
     const output: Buffer[] = [];
-    if (!this.prefaceSeen) {
-      if (this.buffered.length < PREFACE.length) return Buffer.alloc(0);
-      // Not HTTP/2 with prior knowledge: stop interpreting and let the server reject it.
-      this.prefaceSeen = true;
-      output.push(this.buffered.subarray(0, PREFACE.length));
-      this.buffered = this.buffered.subarray(PREFACE.length);
+    let spent = 0;
+    if (this.prefaceBytes < PREFACE.length) {
+      const count = Math.min(this.input.length, PREFACE.length - this.prefaceBytes);
+      const bytes = this.input.take(count);
+      if (!bytes.equals(PREFACE.subarray(this.prefaceBytes, this.prefaceBytes + count))) {
+        throw new Http2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'not an HTTP/2 connection preface');
+      }
+      this.prefaceBytes += count;
+      if (this.prefaceBytes < PREFACE.length) return { output: Buffer.alloc(0), more: false };
+      output.push(PREFACE);
     }
-    while (this.buffered.length >= FRAME_HEADER_BYTES) {
-      const length = this.buffered.readUIntBE(0, 3);
-      if (this.buffered.length < FRAME_HEADER_BYTES + length) break;
-      const frame = this.buffered.subarray(0, FRAME_HEADER_BYTES + length);
-      this.buffered = this.buffered.subarray(FRAME_HEADER_BYTES + length);
-      output.push(...this.frame(frame));
+    while (this.input.length >= FRAME_HEADER_BYTES) {
+      if (spent >= budget) return { output: Buffer.concat(output), more: true };
+      const header = parseFrameHeader(this.input.peek(FRAME_HEADER_BYTES));
+      if (header.length > this.limits.maxFrameSize) {
+        throw new Http2ConnectionError(
+          ErrorCode.FRAME_SIZE_ERROR,
+          `frame of ${header.length} bytes, larger than SETTINGS_MAX_FRAME_SIZE ${this.limits.maxFrameSize}`,
+        );
+      }
+      if (this.input.length < FRAME_HEADER_BYTES + header.length) break;
+      const frame = this.input.take(FRAME_HEADER_BYTES + header.length);
+      this.firstFrameSeen = true;
+      this.onFrame?.(header);
+      spent += frame.length;
+      for (const produced of this.frame(header, frame)) {
+        output.push(produced);
+        spent += produced.length;
+      }
     }
-    return Buffer.concat(output);
+    return { output: Buffer.concat(output), more: false };
   }
 
-  private frame(frame: Buffer): Buffer[] {
-    const type = frame.readUInt8(3);
-    const flags = frame.readUInt8(4);
-    const streamId = frame.readUInt32BE(5) & 0x7fffffff;
-    const payload = frame.subarray(FRAME_HEADER_BYTES);
+  /** Consumes bytes from the client and returns every byte for the server it can produce. */
+  push(chunk: Buffer): Buffer {
+    this.write(chunk);
+    return this.read().output;
+  }
 
-    if (type === FRAME_HEADERS) {
-      let offset = 0;
-      let end = payload.length;
-      if (flags & FLAG_PADDED) {
-        end -= payload.readUInt8(0);
-        offset = 1;
+  private frame(header: FrameHeader, frame: Buffer): Buffer[] {
+    const payload = frame.subarray(FRAME_HEADER_BYTES);
+    if (this.pending) {
+      // RFC 9113 §6.10: nothing but this block's CONTINUATION frames until END_HEADERS.
+      if (header.type !== FrameType.CONTINUATION || header.streamId !== this.pending.streamId) {
+        throw new Http2ConnectionError(
+          ErrorCode.PROTOCOL_ERROR,
+          `frame of type ${header.type} inside the header block of stream ${this.pending.streamId}`,
+        );
       }
-      let priority: Buffer | undefined;
-      if (flags & FLAG_PRIORITY) {
-        priority = payload.subarray(offset, offset + 5);
-        offset += 5;
+      this.pending.continuations += 1;
+      if (this.pending.continuations > this.limits.maxContinuations) {
+        // The code Node's server sends when nghttp2 stops a CONTINUATION flood.
+        throw new Http2ConnectionError(
+          ErrorCode.INTERNAL_ERROR,
+          `more than ${this.limits.maxContinuations} CONTINUATION frames in one header block`,
+        );
       }
-      if (end < offset) return [frame]; // malformed: the server will answer it
-      this.pending = { streamId, flags, priority, fragments: [payload.subarray(offset, end)] };
-    } else if (type === FRAME_CONTINUATION && this.pending?.streamId === streamId) {
-      this.pending.fragments.push(payload);
+      this.addFragment(payload);
+    } else if (header.type === FrameType.HEADERS) {
+      this.pending = {
+        streamId: header.streamId,
+        flags: header.flags,
+        priority: undefined,
+        fragments: [],
+        bytes: 0,
+        continuations: 0,
+      };
+      this.pending.priority = this.headersFragment(header, payload);
     } else {
+      // A stray CONTINUATION, like every other frame, goes through: nghttp2 answers it.
       return [frame];
     }
 
-    if (!(flags & FLAG_END_HEADERS)) return [];
+    if (!(header.flags & Flag.END_HEADERS)) return [];
     const headers = this.pending;
     this.pending = undefined;
-    return this.reencode(headers);
+    const frames = this.reencode(headers);
+    this.lastStreamId = Math.max(this.lastStreamId, headers.streamId);
+    return frames;
+  }
+
+  /** Adds a HEADERS frame's block fragment to the pending block; returns its priority fields. */
+  private headersFragment(header: FrameHeader, payload: Buffer): Buffer | undefined {
+    let offset = 0;
+    let end = payload.length;
+    if (header.flags & Flag.PADDED) {
+      end -= payload.length > 0 ? payload.readUInt8(0) : 1;
+      offset = 1;
+    }
+    let priority: Buffer | undefined;
+    if (header.flags & Flag.PRIORITY) {
+      priority = payload.subarray(offset, offset + 5);
+      offset += 5;
+    }
+    if (header.streamId === 0 || end < offset) {
+      throw new Http2ConnectionError(ErrorCode.PROTOCOL_ERROR, 'malformed HEADERS frame');
+    }
+    this.addFragment(payload.subarray(offset, end));
+    return priority;
+  }
+
+  private addFragment(fragment: Buffer): void {
+    const pending = this.pending;
+    if (!pending) return;
+    pending.bytes += fragment.length;
+    if (pending.bytes > this.limits.maxHeaderBlockBytes) {
+      // Node resets a stream whose header list is too large with ENHANCE_YOUR_CALM; a block
+      // cannot be handed on half-read, so here the whole connection ends with that code.
+      throw new Http2ConnectionError(
+        ErrorCode.ENHANCE_YOUR_CALM,
+        `header block larger than ${this.limits.maxHeaderBlockBytes} bytes`,
+      );
+    }
+    pending.fragments.push(fragment);
   }
 
   private reencode(headers: PendingHeaders): Buffer[] {
@@ -123,27 +258,28 @@ export class ClientStreamRewriter {
         ),
       ),
     );
+    // Every HTTP/2 peer accepts frames of the protocol's minimum SETTINGS_MAX_FRAME_SIZE.
+    const room = 16_384;
     const frames: Buffer[] = [];
     const prefix = headers.priority ?? Buffer.alloc(0);
-    const firstRoom = MAX_OUTPUT_FRAME - prefix.length;
-    let offset = Math.min(firstRoom, block.length);
-    const endFlags = headers.flags & FLAG_END_STREAM;
-    const priorityFlag = headers.priority ? FLAG_PRIORITY : 0;
+    let offset = Math.min(room - prefix.length, block.length);
+    const endFlags = headers.flags & Flag.END_STREAM;
+    const priorityFlag = headers.priority ? Flag.PRIORITY : 0;
     const last = offset >= block.length;
     frames.push(
       frameOf(
-        FRAME_HEADERS,
-        endFlags | priorityFlag | (last ? FLAG_END_HEADERS : 0),
+        FrameType.HEADERS,
+        endFlags | priorityFlag | (last ? Flag.END_HEADERS : 0),
         headers.streamId,
         Buffer.concat([prefix, block.subarray(0, offset)]),
       ),
     );
     while (offset < block.length) {
-      const next = Math.min(offset + MAX_OUTPUT_FRAME, block.length);
+      const next = Math.min(offset + room, block.length);
       frames.push(
         frameOf(
-          FRAME_CONTINUATION,
-          next >= block.length ? FLAG_END_HEADERS : 0,
+          FrameType.CONTINUATION,
+          next >= block.length ? Flag.END_HEADERS : 0,
           headers.streamId,
           block.subarray(offset, next),
         ),
@@ -154,22 +290,21 @@ export class ClientStreamRewriter {
   }
 
   private decode(block: Buffer): HeaderField[] {
+    this.decoded = [];
+    this.decodedSize = 0;
     this.decoder.write(block);
     this.decoder.execute();
-    if (this.decodeError) throw this.decodeError;
-    const fields: HeaderField[] = [];
-    for (let field = this.decoder.read(); field !== null; field = this.decoder.read()) fields.push(field);
-    return fields;
+    const error = this.decodeError;
+    if (error instanceof Http2ConnectionError) throw error;
+    if (error) {
+      // RFC 9113 §4.3, and what nghttp2 answers: a block that cannot be decoded ends the connection.
+      throw new Http2ConnectionError(
+        ErrorCode.COMPRESSION_ERROR,
+        `undecodable header block: ${error.message}`,
+      );
+    }
+    return this.decoded;
   }
-}
-
-function frameOf(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const header = Buffer.alloc(FRAME_HEADER_BYTES);
-  header.writeUIntBE(payload.length, 0, 3);
-  header.writeUInt8(type, 3);
-  header.writeUInt8(flags, 4);
-  header.writeUInt32BE(streamId, 5);
-  return Buffer.concat([header, payload]);
 }
 
 /** HPACK integer with an N-bit prefix (RFC 7541 §5.1). */
@@ -194,47 +329,4 @@ function encodeString(value: string): Buffer {
 /** Literal header field without indexing (0000) or never indexed (0001), new name (RFC 7541 §6.2.2-3). */
 function encodeLiteral(name: string, value: string, neverIndex: boolean): Buffer {
   return Buffer.concat([Buffer.from([neverIndex ? 0x10 : 0x00]), encodeString(name), encodeString(value)]);
-}
-
-/**
- * Wraps an accepted socket: bytes from the client go through the rewriter, bytes from the
- * server go straight to the socket. If the client's bytes cannot be decoded the connection is
- * closed, as the server itself would do.
- */
-export class AuthorityFixingConnection extends Duplex {
-  private readonly rewriter = new ClientStreamRewriter();
-
-  constructor(private readonly socket: Socket) {
-    super({ allowHalfOpen: false });
-    socket.on('data', (chunk: Buffer) => {
-      let output: Buffer;
-      try {
-        output = this.rewriter.push(chunk);
-      } catch (error) {
-        this.destroy(error instanceof Error ? error : new Error(String(error)));
-        return;
-      }
-      if (output.length > 0 && !this.push(output)) socket.pause();
-    });
-    socket.on('end', () => this.push(null));
-    socket.on('close', () => this.destroy());
-    socket.on('error', (error) => this.destroy(error));
-  }
-
-  override _read(): void {
-    this.socket.resume();
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.socket.write(chunk, callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.socket.end(callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.socket.destroy();
-    callback(error);
-  }
 }
