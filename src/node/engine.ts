@@ -97,10 +97,11 @@ export class NodeEngine {
               `volume ${id} is staged at ${stagingPath} as ${existing.fsType}, not ${wanted}`,
             );
           }
-          if (spec.mountFlags.includes('ro') && !isReadOnly(existing)) {
+          const wantReadOnly = spec.mountFlags.includes('ro');
+          if (wantReadOnly !== isReadOnly(existing)) {
             throw new DollyError(
               Code.ALREADY_EXISTS,
-              `volume ${id} is staged at ${stagingPath} read-write, not read-only`,
+              `volume ${id} is staged at ${stagingPath} ${wantReadOnly ? 'read-write, not read-only' : 'read-only, not read-write'}`,
             );
           }
           return; // already staged here
@@ -109,6 +110,17 @@ export class NodeEngine {
           Code.ALREADY_EXISTS,
           `staging path ${stagingPath} already has something else mounted (${existing.source})`,
         );
+      }
+      if (meta.mode === 'mount') {
+        // One staging mount per volume on a node (the CO stages once and publishes from it). A
+        // second one would mount a filesystem in use again, and find it busy for checks or growth.
+        const elsewhere = (await mountsOf(attachedBefore)).filter((mount) => mount.fsType !== 'devtmpfs');
+        if (elsewhere.length > 0) {
+          throw new DollyError(
+            Code.FAILED_PRECONDITION,
+            `volume ${id} is already staged on this node (mounted at ${elsewhere.map((mount) => mount.mountPoint).join(', ')}); unpublish and unstage it there first, or publish from that staging path`,
+          );
+        }
       }
       // A failed stage undoes what this call did, newest first, and nothing it found done.
       const undo: (() => Promise<void>)[] = [];

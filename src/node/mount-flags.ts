@@ -67,6 +67,9 @@ const SINGLE_OPTION = /^[A-Za-z0-9_][A-Za-z0-9_.+-]*(=(?:[^",\s\\\p{Cc}]|"[^"\s\
  * and none may be an option mount(8) acts on itself. INVALID_ARGUMENT names the flag.
  */
 export function validateMountFlags(flags: string[]): string[] {
+  if (flags.includes('ro') && flags.includes('rw')) {
+    throw invalidArgument('mount flags "ro" and "rw" contradict each other; give one of them');
+  }
   for (const flag of flags) {
     if (!SINGLE_OPTION.test(flag)) {
       throw invalidArgument(`mount flag ${quote(flag)} is not a single mount option`);

@@ -335,6 +335,81 @@ describe('Node service: paths, mount flags, failed stages, pre-existing targets'
     await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: staging });
   });
 
+  it('a volume staged at one path is FAILED_PRECONDITION at a second, and stages there once unstaged', async () => {
+    const id = await create('staged-twice', [ext4], 64 * MiB);
+    const first = sandbox.path('staging-twice-1');
+    const second = sandbox.path('staging-twice-2');
+    await driver.client.nodeStageVolume({
+      volume_id: id,
+      staging_target_path: first,
+      volume_capability: ext4,
+    });
+    await driver.client.controllerExpandVolume({
+      volume_id: id,
+      capacity_range: { required_bytes: 96 * MiB },
+    });
+    await expectCode(
+      driver.client.nodeStageVolume({ volume_id: id, staging_target_path: second, volume_capability: ext4 }),
+      status.FAILED_PRECONDITION,
+      new RegExp(`already staged on this node \\(mounted at ${first}\\)`),
+    );
+    assert.deepEqual(await mountsUnder(second), []);
+    await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: first });
+    await driver.client.nodeStageVolume({
+      volume_id: id,
+      staging_target_path: second,
+      volume_capability: ext4,
+    });
+    await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: second });
+    assert.deepEqual(await loopsOfPool(), []);
+  });
+
+  it('read-only staging: "ro" with "rw" is INVALID_ARGUMENT; a retry that differs in read-only is ALREADY_EXISTS either way', async () => {
+    const id = await create('ro-staging', [ext4], 64 * MiB);
+    const staging = sandbox.path('staging-ro');
+    await expectCode(
+      driver.client.nodeStageVolume({
+        volume_id: id,
+        staging_target_path: staging,
+        volume_capability: withFlags(['ro', 'rw']),
+      }),
+      status.INVALID_ARGUMENT,
+      /contradict/,
+    );
+    assert.deepEqual(await loopsOfPool(), []);
+    await driver.client.nodeStageVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      volume_capability: ext4,
+    });
+    await expectCode(
+      driver.client.nodeStageVolume({
+        volume_id: id,
+        staging_target_path: staging,
+        volume_capability: withFlags(['ro']),
+      }),
+      status.ALREADY_EXISTS,
+      /read-write, not read-only/,
+    );
+    await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: staging });
+    await driver.client.nodeStageVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      volume_capability: withFlags(['ro']),
+    });
+    await driver.client.nodeStageVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      volume_capability: withFlags(['ro']),
+    });
+    await expectCode(
+      driver.client.nodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability: ext4 }),
+      status.ALREADY_EXISTS,
+      /read-only, not read-write/,
+    );
+    await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: staging });
+  });
+
   it('NodeUnpublishVolume where the volume is not published removes nothing, not even an empty directory or file', async () => {
     const id = await create('never-published', [ext4], 64 * MiB);
     const emptyDir = sandbox.path('someone-elses-dir');
