@@ -88,8 +88,13 @@ at the end, also when a suite fails or the run is interrupted (Ctrl-C).
   the kinds of failure already found counted as passing, so one RPC can report several kinds.
   A last property checks the CSI spec's answers for IDs that are not Dolly's (the ID of
   nothing: OK for deletes, NOT_FOUND for lookups and sources).
-- **http2-abuse**: (merged separately) floods, oversized headers and frames, idle connections
-  on the socket.
+- **http2-abuse**: raw HTTP/2 on the CSI socket against a driver on its own pool: CONTINUATION
+  floods (full and zero-length frames, never ending the block), frame headers announcing 16 MiB,
+  header blocks and HPACK bombs far past the limits, more idle connections than the limit, a
+  slowloris (a preface one byte at a time must be closed; a request one byte at a time must be
+  answered) and random garbage after the preface. After each: the expected GOAWAY code, the
+  driver alive and answering Probe and CreateVolume/DeleteVolume on a fresh connection, no call
+  answered UNKNOWN, and its RSS back within 64 MiB of its baseline.
 - **pool-full**: a small pool filled to the last block (a volume's filesystem written until it
   is full, then a file beside Dolly's directories); then create, clone larger, clone, snapshot,
   restore, expand, stage a never-formatted volume (mkfs on a full pool), write inside a

@@ -103,7 +103,7 @@ interface Harness {
   log: (message: string) => void;
 }
 
-export const suite: Suite = {
+export const http2Abuse: Suite = {
   name: SUITE,
   run: async (context: SuiteContext): Promise<CheckRow[]> => {
     const sizes = context.quick ? QUICK : FULL;

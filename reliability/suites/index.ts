@@ -2,6 +2,7 @@ import type { Suite } from '../types.js';
 import { concurrency } from './concurrency.js';
 import { faultInjection } from './fault-injection.js';
 import { hostileInput } from './hostile-input.js';
+import { http2Abuse } from './http2-abuse.js';
 import { poolFull } from './pool-full.js';
 import { selfCheck } from './self-check.js';
 
@@ -12,6 +13,6 @@ export const SUITES: Suite[] = [
   faultInjection,
   concurrency,
   hostileInput,
-  // http2-abuse (reliability/suites/http2-abuse.ts) is added here when it is merged.
+  http2Abuse,
   poolFull,
 ];

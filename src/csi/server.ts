@@ -12,6 +12,7 @@ import { nodeService } from './node.js';
 import { NodeEngine } from '../node/engine.js';
 import { loadCsi, secretFieldNames } from './proto.js';
 import { rpcFactory } from './rpc.js';
+import { LogBudget } from '../util/log-budget.js';
 import { ConnectionLimit, refuseConnection } from './transport/connection-limit.js';
 import { GuardedConnection, describeClosure } from './transport/guarded-connection.js';
 import { LIMITS } from './transport/limits.js';
@@ -61,21 +62,26 @@ export class CsiServer {
     // all of them together may cost.
     const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
     const connections = new ConnectionLimit<GuardedConnection>(LIMITS.maxConnections);
+    // A client can make these lines at will: a budget keeps it from flooding the log.
+    const connectionLog = new LogBudget(20, 10_000);
     const listener = net.createServer((socket) => {
       if (!connections.makeRoom()) {
-        options.log.warn(
-          { connections: connections.size },
-          'refused a connection: the connection limit is reached and every connection has a call in progress',
+        connectionLog.spend((suppressed) =>
+          options.log.warn(
+            { connections: connections.size, suppressed },
+            'refused a connection: the connection limit is reached and every connection has a call in progress',
+          ),
         );
         refuseConnection(socket, 'too many connections');
         return;
       }
       const connection = new GuardedConnection(socket, {
-        onClosedByGuard: (closure) => {
-          const fields = { reason: describeClosure(closure), connections: connections.size };
-          if (closure.code) options.log.warn(fields, 'closed a client connection');
-          else options.log.info(fields, 'closed a client connection');
-        },
+        onClosedByGuard: (closure) =>
+          connectionLog.spend((suppressed) => {
+            const fields = { reason: describeClosure(closure), connections: connections.size, suppressed };
+            if (closure.code) options.log.warn(fields, 'closed a client connection');
+            else options.log.info(fields, 'closed a client connection');
+          }),
       });
       connections.add(connection);
       connection.once('close', () => connections.delete(connection));
