@@ -18,6 +18,7 @@ import {
   grpcRequestBlock,
   headerBlockFrames,
   hpackLiteral,
+  probeOverHttp2,
 } from '../../test/helpers/raw-http2.js';
 import type { CheckRow, Suite, SuiteContext } from '../types.js';
 
@@ -480,35 +481,12 @@ class HealthyClient {
 
   /** A Probe; resolves with what went wrong, or undefined. */
   call(): Promise<string | undefined> {
-    return grpcCall(this.session);
+    return probeOverHttp2(this.session);
   }
 
   close(): void {
     this.session.close();
   }
-}
-
-function grpcCall(session: http2.ClientHttp2Session): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/csi.v1.Identity/Probe',
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    let grpcStatus: string | undefined;
-    stream.on('response', (headers) => (grpcStatus ??= headers['grpc-status'] as string | undefined));
-    stream.on(
-      'trailers',
-      (trailers: http2.IncomingHttpHeaders) => (grpcStatus = trailers['grpc-status'] as string | undefined),
-    );
-    stream.on('data', () => undefined);
-    stream.on('error', (error) => resolve(String(error)));
-    stream.on('close', () =>
-      resolve(grpcStatus === '0' ? undefined : `grpc-status ${grpcStatus}, stream reset ${stream.rstCode}`),
-    );
-    stream.end(Buffer.from([0, 0, 0, 0, 0]));
-  });
 }
 
 /** A Probe written one byte at a time after a normal handshake; resolves with what went wrong. */

@@ -1,4 +1,6 @@
+import type http2 from 'node:http2';
 import net from 'node:net';
+import { encodeInteger } from '../../src/csi/transport/authority-fix.js';
 import { once } from 'node:events';
 
 /**
@@ -37,19 +39,8 @@ export function frameHeader(type: number, flags: number, streamId: number, lengt
 
 export const HANDSHAKE = Buffer.concat([PREFACE, frame(SETTINGS, 0, 0)]);
 
-/** HPACK integer with an N-bit prefix (RFC 7541 §5.1). */
-export function hpackInteger(value: number, prefixBits: number, firstByte: number): Buffer {
-  const max = (1 << prefixBits) - 1;
-  if (value < max) return Buffer.from([firstByte | value]);
-  const bytes = [firstByte | max];
-  let rest = value - max;
-  while (rest >= 128) {
-    bytes.push((rest % 128) + 128);
-    rest = Math.floor(rest / 128);
-  }
-  bytes.push(rest);
-  return Buffer.from(bytes);
-}
+/** HPACK integer with an N-bit prefix (RFC 7541 §5.1): the driver's own encoder. */
+export const hpackInteger = encodeInteger;
 
 /** A literal header field, new name, raw strings; `incremental` adds it to the dynamic table. */
 export function hpackLiteral(name: string, value: string, incremental = false): Buffer {
@@ -209,4 +200,31 @@ export class RawHttp2Connection {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * A Probe over a plain Node HTTP/2 session (not grpc-js, which would hide what the connection
+ * does): undefined when it answered OK, otherwise what went wrong.
+ */
+export function probeOverHttp2(session: http2.ClientHttp2Session): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/csi.v1.Identity/Probe',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    let grpcStatus: string | undefined;
+    stream.on('response', (headers) => (grpcStatus ??= headers['grpc-status'] as string | undefined));
+    stream.on(
+      'trailers',
+      (trailers: http2.IncomingHttpHeaders) => (grpcStatus = trailers['grpc-status'] as string | undefined),
+    );
+    stream.on('data', () => undefined);
+    stream.on('error', (error) => resolve(String(error)));
+    stream.on('close', () =>
+      resolve(grpcStatus === '0' ? undefined : `grpc-status ${grpcStatus}, stream reset ${stream.rstCode}`),
+    );
+    stream.end(Buffer.from([0, 0, 0, 0, 0]));
+  });
 }

@@ -19,6 +19,7 @@ import {
   headerBlockFrames,
   hpackInteger,
   hpackLiteral,
+  probeOverHttp2,
 } from '../helpers/raw-http2.js';
 
 /** HTTP/2 error codes (RFC 9113 §7). */
@@ -149,7 +150,7 @@ describe('transport limits: one client cannot exhaust or stall the driver', () =
       createConnection: () => net.connect(driver.socketPath),
     });
     try {
-      await grpcCall(session, '/csi.v1.Identity/Probe');
+      assert.equal(await probeOverHttp2(session), undefined);
       const silent = await RawHttp2Connection.open(driver.socketPath, Buffer.alloc(0));
       const halfPreface = await RawHttp2Connection.open(driver.socketPath, PREFACE.subarray(0, 12));
       const prefaceOnly = await RawHttp2Connection.open(driver.socketPath, PREFACE);
@@ -158,7 +159,7 @@ describe('transport limits: one client cannot exhaust or stall the driver', () =
         assert.equal(connection.goaway(), undefined, 'without a GOAWAY: it never spoke HTTP/2');
       }
       assert.equal(session.closed, false, 'the idle HTTP/2 connection stays open');
-      await grpcCall(session, '/csi.v1.Identity/Probe');
+      assert.equal(await probeOverHttp2(session), undefined);
     } finally {
       session.close();
     }
@@ -170,7 +171,7 @@ describe('transport limits: one client cannot exhaust or stall the driver', () =
     });
     const connections: RawHttp2Connection[] = [];
     try {
-      await grpcCall(session, '/csi.v1.Identity/Probe');
+      assert.equal(await probeOverHttp2(session), undefined);
       const extra = 40;
       for (let index = 0; index < MAX_CONNECTIONS + extra; index += 1) {
         connections.push(await RawHttp2Connection.open(driver.socketPath, HANDSHAKE));
@@ -192,7 +193,7 @@ describe('transport limits: one client cannot exhaust or stall the driver', () =
       }
       assert.equal(connections.at(-1)?.isClosed, false, 'the newest connection was admitted');
       assert.equal(session.closed, false, 'the connection that made a call was not evicted');
-      await grpcCall(session, '/csi.v1.Identity/Probe');
+      assert.equal(await probeOverHttp2(session), undefined);
       assert.ok(driver.logs.some((line) => line.msg === 'closed a client connection'));
     } finally {
       for (const connection of connections) connection.destroy();
@@ -202,26 +203,3 @@ describe('transport limits: one client cannot exhaust or stall the driver', () =
 });
 
 /** One unary gRPC call with an empty message on an HTTP/2 session; resolves with grpc-status. */
-function grpcCall(session: http2.ClientHttp2Session, path: string): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': path,
-      'content-type': 'application/grpc',
-      te: 'trailers',
-    });
-    let status: string | undefined;
-    stream.on('response', (headers) => (status ??= headers['grpc-status'] as string | undefined));
-    stream.on(
-      'trailers',
-      (trailers: http2.IncomingHttpHeaders) => (status = trailers['grpc-status'] as string | undefined),
-    );
-    stream.on('data', () => undefined);
-    stream.on('error', reject);
-    stream.on('close', () => {
-      if (status === '0') resolve(status);
-      else reject(new Error(`grpc-status ${status} (stream reset code ${stream.rstCode})`));
-    });
-    stream.end(Buffer.from([0, 0, 0, 0, 0]));
-  });
-}

@@ -308,7 +308,7 @@ export class ClientStreamRewriter {
 }
 
 /** HPACK integer with an N-bit prefix (RFC 7541 §5.1). */
-function encodeInteger(value: number, prefixBits: number, firstByte: number): Buffer {
+export function encodeInteger(value: number, prefixBits: number, firstByte: number): Buffer {
   const max = (1 << prefixBits) - 1;
   if (value < max) return Buffer.from([firstByte | value]);
   const bytes = [firstByte | max];
