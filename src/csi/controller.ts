@@ -3,6 +3,7 @@ import type { ControllerHandlers } from '../generated/csi/v1/Controller.js';
 import type { ControllerServiceCapability } from '../generated/csi/v1/ControllerServiceCapability.js';
 import type { Snapshot } from '../generated/csi/v1/Snapshot.js';
 import type { Volume } from '../generated/csi/v1/Volume.js';
+import type { VolumeCapability__Output } from '../generated/csi/v1/VolumeCapability.js';
 import type { VolumeContentSource } from '../generated/csi/v1/VolumeContentSource.js';
 import { isSnapshotId, isVolumeId, ownSnapshotId, ownVolumeId, quote, validateName } from '../pool/ids.js';
 import type { ContentSource, SnapshotMeta, VolumeMeta } from '../pool/meta.js';
@@ -93,6 +94,17 @@ function toCsiSource(source: ContentSource | undefined): VolumeContentSource | n
  */
 function noSuchVolume(value: string, what = 'volume'): DollyError {
   return notFound(`${what} ${quote(value)} does not exist`);
+}
+
+/**
+ * The external-provisioner's capacity controller asks GetCapacity with access mode UNKNOWN,
+ * meaning "whatever mode a volume will be used in": the capacity for every mode Dolly serves,
+ * which is the same pool. Such a capability is read as the plain single-node writer.
+ */
+function anyAccessModeIfUnspecified(capability: VolumeCapability__Output): VolumeCapability__Output {
+  const mode = capability.access_mode?.mode;
+  if (mode !== undefined && mode !== 'UNKNOWN') return capability;
+  return { ...capability, access_mode: { mode: 'SINGLE_NODE_WRITER' } };
 }
 
 export function controllerService(rpc: Rpc, options: ControllerOptions): ControllerHandlers {
@@ -194,10 +206,14 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
 
     GetCapacity: rpc('GetCapacity', async (request) => {
       const stats = await pool.stats();
-      // The capacity for volumes this node cannot make (another node, unsupported capability or parameters) is 0.
+      // Volumes this node cannot make (another node, unsupported capability or parameters) have
+      // no capacity here: both figures are 0, since the Kubernetes scheduler trusts
+      // maximum_volume_size over available_capacity when both are given.
       let usable = true;
       try {
-        if (request.volume_capabilities.length > 0) parseCapabilities(request.volume_capabilities);
+        if (request.volume_capabilities.length > 0) {
+          parseCapabilities(request.volume_capabilities.map(anyAccessModeIfUnspecified));
+        }
         parseParameters(request.parameters);
         if (request.accessible_topology) {
           checkTopology({ requisite: [request.accessible_topology], preferred: [] }, topology);
@@ -205,9 +221,12 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
       } catch {
         usable = false;
       }
+      // A new volume must fit in the space available now (CreateVolume is RESOURCE_EXHAUSTED
+      // otherwise), so that is also the largest one that can be made.
+      const largest = Math.min(stats.totalBytes, stats.availableBytes);
       return {
         available_capacity: usable ? stats.availableBytes : 0,
-        maximum_volume_size: { value: stats.totalBytes },
+        maximum_volume_size: { value: usable ? largest : 0 },
         minimum_volume_size: null,
       };
     }),

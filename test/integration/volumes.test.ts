@@ -1,10 +1,19 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { PROTO_PATH } from '../../src/csi/proto.js';
 import { Driver, NODE_ID, TOPOLOGY_KEY } from '../helpers/driver.js';
 import { Sandbox } from '../helpers/sandbox.js';
-import { GiB, MiB, blockCapability, expectCode, mountCapability, status } from '../helpers/csi.js';
+import {
+  GiB,
+  MiB,
+  blockCapability,
+  expectCode,
+  mountCapability,
+  status,
+  writePattern,
+} from '../helpers/csi.js';
 
 /** Enum value names marked (alpha_enum_value) in the proto: never to be advertised. */
 function alphaValues(enumPath: string): Set<string> {
@@ -18,10 +27,11 @@ function alphaValues(enumPath: string): Set<string> {
 describe('Identity and the Controller RPCs around volumes', () => {
   let sandbox: Sandbox;
   let driver: Driver;
+  let pool: string;
 
   before(async () => {
     sandbox = await Sandbox.create('volumes');
-    const pool = await sandbox.xfsPool('pool', 2 * GiB);
+    pool = await sandbox.xfsPool('pool', 2 * GiB);
     driver = await Driver.start(sandbox, { pool, args: ['--driver-name', 'dolly.example.org'] });
   });
   after(async () => sandbox.cleanup());
@@ -228,10 +238,48 @@ describe('Identity and the Controller RPCs around volumes', () => {
       accessible_topology: { segments: { [TOPOLOGY_KEY]: 'other' } },
     });
     assert.equal(elsewhere.available_capacity, 0);
+    assert.equal(elsewhere.maximum_volume_size?.value ?? 0, 0, 'the scheduler trusts the maximum: 0 too');
     const multi = await driver.client.getCapacity({
       volume_capabilities: [{ access_mode: { mode: 'MULTI_NODE_MULTI_WRITER' }, mount: {} }],
     });
     assert.equal(multi.available_capacity, 0);
+    assert.equal(multi.maximum_volume_size?.value ?? 0, 0);
+  });
+
+  it('GetCapacity asked the way the external-provisioner capacity controller asks: the real space, and a maximum that fits in it', async () => {
+    // One mount capability with access mode UNKNOWN, the StorageClass parameters, this node's topology.
+    const ask = (fsType: string) =>
+      driver.client.getCapacity({
+        volume_capabilities: [{ access_mode: { mode: 'UNKNOWN' }, mount: { fs_type: fsType } }],
+        parameters: { 'csi.storage.k8s.io/fstype': fsType },
+        accessible_topology: { segments: { [TOPOLOGY_KEY]: NODE_ID } },
+      });
+    const plain = await driver.client.getCapacity({});
+    for (const fsType of ['ext4', 'xfs', '']) {
+      const capacity = await ask(fsType);
+      assert.ok(
+        capacity.available_capacity > GiB / 2,
+        `${fsType || 'default'}: ${capacity.available_capacity} available`,
+      );
+      assert.ok(Math.abs(capacity.available_capacity - plain.available_capacity) < 16 * MiB);
+      const maximum = capacity.maximum_volume_size?.value ?? 0;
+      assert.ok(
+        maximum > 0 && maximum <= capacity.available_capacity,
+        `maximum ${maximum} fits in what is available`,
+      );
+    }
+    // Space used shows at once: a volume filled with data lowers both figures.
+    const before = await ask('ext4');
+    const { volume } = await driver.client.createVolume({
+      name: 'capacity-filler',
+      volume_capabilities: blockCapability(),
+      capacity_range: { required_bytes: 256 * MiB },
+    });
+    await writePattern(join(pool, 'volumes', volume!.volume_id, 'disk.img'), 0, 256 * MiB, 'filler');
+    const after = await ask('ext4');
+    assert.ok(after.available_capacity <= before.available_capacity - 200 * MiB);
+    assert.ok((after.maximum_volume_size?.value ?? 0) <= after.available_capacity);
+    await driver.client.deleteVolume({ volume_id: volume!.volume_id });
   });
 
   it('RPCs whose capability is not advertised are UNIMPLEMENTED with a message', async () => {
