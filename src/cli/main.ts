@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { DollyError } from '../errors.js';
 import { LOG_LEVELS } from '../log.js';
 import { VERSION } from '../version.js';
-import { DEFAULTS, serve } from './serve.js';
+import { DEFAULTS, EXPANSION_MODES, serve } from './serve.js';
 import type { ServeOptions } from './serve.js';
 
 const program = new Command('dolly')
@@ -29,6 +29,14 @@ program
     ]),
   )
   .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+  .addOption(
+    new Option(
+      '--expansion <where>',
+      'where a volume grows: controller (ControllerExpandVolume, one host) or node (NodeExpandVolume, for node-local pools in a cluster)',
+    )
+      .choices(EXPANSION_MODES)
+      .default(DEFAULTS.expansion),
+  )
   .action(async (options: ServeOptions) => {
     await serve(options);
   });

@@ -14,7 +14,11 @@ export const DEFAULTS = {
   pool: '/var/lib/dolly',
   poolSize: '10G',
   driverName: 'dolly.csi.dev',
+  expansion: 'controller',
 } as const;
+
+export const EXPANSION_MODES = ['controller', 'node'] as const;
+export type ExpansionMode = (typeof EXPANSION_MODES)[number];
 
 export interface ServeOptions {
   endpoint: string;
@@ -24,6 +28,7 @@ export interface ServeOptions {
   driverName: string;
   logFormat: LogFormat | undefined;
   logLevel: LogLevel;
+  expansion: ExpansionMode;
 }
 
 /** CSI driver names are DNS-like: at most 63 characters, alphanumerics, '-', '.'. */
@@ -53,7 +58,14 @@ export async function serve(options: ServeOptions): Promise<void> {
   const prepared = await preparePool({ dir: options.pool, embeddedSizeBytes, log: engineLog(log) });
   const pool = await Pool.open(prepared, engineLog(log));
   const stats = await pool.stats();
-  const server = await CsiServer.start({ socketPath, driverName: options.driverName, nodeId, pool, log });
+  const server = await CsiServer.start({
+    socketPath,
+    driverName: options.driverName,
+    nodeId,
+    pool,
+    log,
+    expansion: options.expansion,
+  });
   log.info(
     {
       version: VERSION,
@@ -65,6 +77,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       poolFs: prepared.fsType,
       poolSize: formatSize(stats.totalBytes),
       poolAvailable: formatSize(stats.availableBytes),
+      expansion: options.expansion,
     },
     'dolly is serving CSI',
   );

@@ -24,6 +24,13 @@ export interface ControllerOptions {
   pool: Pool;
   /** This node's topology segments, e.g. { "topology.dolly.csi.dev/node": "worker-1" }. */
   topology: Record<string, string>;
+  /**
+   * 'node': volumes grow only through NodeExpandVolume, and EXPAND_VOLUME is not advertised, so
+   * the Kubernetes external-resizer takes its path for drivers without controller expansion (it
+   * marks the volume resized and the kubelet calls NodeExpandVolume on the node that holds the
+   * image). For node-local pools in a cluster, where no central controller can reach the image.
+   */
+  expansion: 'controller' | 'node';
 }
 
 /**
@@ -32,17 +39,19 @@ export interface ControllerOptions {
  * single-node single/multi-writer access modes are accepted without announcing
  * SINGLE_NODE_MULTI_WRITER (alpha too).
  */
-const CAPABILITIES: ControllerServiceCapability[] = (
-  [
-    'CREATE_DELETE_VOLUME',
-    'CLONE_VOLUME',
-    'LIST_VOLUMES',
-    'GET_CAPACITY',
-    'EXPAND_VOLUME',
-    'CREATE_DELETE_SNAPSHOT',
-    'LIST_SNAPSHOTS',
-  ] as const
-).map((type) => ({ rpc: { type } }));
+function capabilities(expansion: ControllerOptions['expansion']): ControllerServiceCapability[] {
+  return (
+    [
+      'CREATE_DELETE_VOLUME',
+      'CLONE_VOLUME',
+      'LIST_VOLUMES',
+      'GET_CAPACITY',
+      ...(expansion === 'controller' ? (['EXPAND_VOLUME'] as const) : []),
+      'CREATE_DELETE_SNAPSHOT',
+      'LIST_SNAPSHOTS',
+    ] as const
+  ).map((type) => ({ rpc: { type } }));
+}
 
 /**
  * One page of a list sorted by ID. The token is the ID of the next item, so objects deleted
@@ -120,7 +129,7 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
 
   return {
     ControllerGetCapabilities: rpc('ControllerGetCapabilities', () =>
-      Promise.resolve({ capabilities: CAPABILITIES }),
+      Promise.resolve({ capabilities: capabilities(options.expansion) }),
     ),
 
     CreateVolume: rpc('CreateVolume', async (request, { signal }) => {
@@ -272,6 +281,12 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     }),
     GetSnapshot: notImplemented(rpc, 'GetSnapshot'),
     ControllerExpandVolume: rpc('ControllerExpandVolume', async (request, { signal }) => {
+      if (options.expansion === 'node') {
+        throw new DollyError(
+          Code.UNIMPLEMENTED,
+          'this driver runs with --expansion node: EXPAND_VOLUME is not advertised, and volumes grow on their node (NodeExpandVolume)',
+        );
+      }
       const id = ownVolumeId(request.volume_id);
       if (!request.capacity_range) throw invalidArgument('capacity_range is required');
       const range = parseCapacity(request.capacity_range);

@@ -5,13 +5,11 @@ import type { VolumeCapability__Output } from '../generated/csi/v1/VolumeCapabil
 import type { AccessSpec, NodeEngine } from '../node/engine.js';
 import { validateMountFlags } from '../node/mount-flags.js';
 import { ownVolumeId, quote, requireField } from '../pool/ids.js';
-import type { Pool } from '../pool/pool.js';
 import type { Rpc } from './rpc.js';
 import { parseCapabilities, parseCapacity } from './validate.js';
 
 export interface NodeOptions {
   engine: NodeEngine;
-  pool: Pool;
   nodeId: string;
   topology: Record<string, string>;
 }
@@ -46,7 +44,7 @@ function noSuchVolume(value: string): DollyError {
  * undo), and no path is ever built from it.
  */
 export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
-  const { engine, pool } = options;
+  const { engine } = options;
 
   return {
     NodeGetCapabilities: rpc('NodeGetCapabilities', () => Promise.resolve({ capabilities: CAPABILITIES })),
@@ -151,14 +149,7 @@ export function nodeService(rpc: Rpc, options: NodeOptions): NodeHandlers {
       if (volumePath === undefined) {
         throw notFound(`volume ${id} is not staged or published at ${quote(request.volume_path)}`);
       }
-      const meta = await pool.getVolume(id);
-      if (meta && range.requiredBytes > meta.sizeBytes) {
-        throw new DollyError(
-          Code.OUT_OF_RANGE,
-          `volume ${id} is ${meta.sizeBytes} bytes; grow it with ControllerExpandVolume before asking the node for ${range.requiredBytes}`,
-        );
-      }
-      return { capacity_bytes: await engine.expand(id, volumePath, signal) };
+      return { capacity_bytes: await engine.expand(id, volumePath, range, signal) };
     }),
   };
 }

@@ -22,6 +22,8 @@ export const TOPOLOGY_KEY = 'topology.dolly.csi.dev/node';
 export interface CsiServerOptions {
   socketPath: string;
   driverName: string;
+  /** Where volumes grow: ControllerExpandVolume here, or only NodeExpandVolume (see controller.ts). */
+  expansion: 'controller' | 'node';
   nodeId: string;
   pool: Pool;
   log: Logger;
@@ -46,12 +48,14 @@ export class CsiServer {
       csi.Identity.service,
       identityService(rpc, { driverName: options.driverName, pool: options.pool }),
     );
-    grpcServer.addService(csi.Controller.service, controllerService(rpc, { pool: options.pool, topology }));
+    grpcServer.addService(
+      csi.Controller.service,
+      controllerService(rpc, { pool: options.pool, topology, expansion: options.expansion }),
+    );
     grpcServer.addService(
       csi.Node.service,
       nodeService(rpc, {
         engine: new NodeEngine(options.pool),
-        pool: options.pool,
         nodeId: options.nodeId,
         topology,
       }),

@@ -15,6 +15,7 @@ import type { MountEntry } from '../host/mountinfo.js';
 import { readMountInfo } from '../host/mountinfo.js';
 import { bindMount, mountDevice, unmount } from '../host/mount.js';
 import { MIN_FILESYSTEM_BYTES } from '../pool/capacity.js';
+import type { CapacityRange } from '../pool/capacity.js';
 import { quote } from '../pool/ids.js';
 import type { VolumeId } from '../pool/ids.js';
 import type { FsType, VolumeMeta, VolumeMode } from '../pool/meta.js';
@@ -283,27 +284,44 @@ export class NodeEngine {
     };
   }
 
-  /** Grows what the node sees to the image's size: the loop device, then the mounted filesystem. */
-  async expand(id: VolumeId, volumePath: string, signal?: AbortSignal): Promise<number> {
-    return this.pool.serialize(id, `expand:${volumePath}`, signal, async () => {
-      const { meta, loop } = await this.locate(id, volumePath);
-      if (!loop) throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
-      if (loop.sizeBytes < meta.sizeBytes) await refreshLoopSize(loop.name);
-      if (meta.mode === 'mount') {
-        try {
-          await growMountedFilesystem(loop.name, volumePath, meta.fsType ?? DEFAULT_FS_TYPE);
-        } catch (error) {
-          if (error instanceof Error && /Permission denied to resize/.test(error.message)) {
-            throw new DollyError(
-              Code.FAILED_PRECONDITION,
-              `growing the mounted ext4 filesystem of ${id} needs CAP_SYS_RESOURCE, which the driver lacks; run it privileged, or unstage and stage the volume again (it grows at stage)`,
-            );
+  /**
+   * Grows a volume on its node: the image first when `range` asks for more than it has (the
+   * only way a volume grows with --expansion node, and harmless after a ControllerExpandVolume),
+   * then the loop device, then the mounted filesystem.
+   */
+  async expand(
+    id: VolumeId,
+    volumePath: string,
+    range: CapacityRange,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    return this.pool.serialize(
+      id,
+      `expand:${volumePath}:${range.requiredBytes}:${range.limitBytes}`,
+      signal,
+      async () => {
+        const located = await this.locate(id, volumePath);
+        const { loop } = located;
+        if (!loop) throw notFound(`volume ${id} is not staged or published at ${volumePath}`);
+        const meta =
+          range.requiredBytes > located.meta.sizeBytes ? await this.pool.growHeld(id, range) : located.meta;
+        if (loop.sizeBytes < meta.sizeBytes) await refreshLoopSize(loop.name);
+        if (meta.mode === 'mount') {
+          try {
+            await growMountedFilesystem(loop.name, volumePath, meta.fsType ?? DEFAULT_FS_TYPE);
+          } catch (error) {
+            if (error instanceof Error && /Permission denied to resize/.test(error.message)) {
+              throw new DollyError(
+                Code.FAILED_PRECONDITION,
+                `growing the mounted ext4 filesystem of ${id} needs CAP_SYS_RESOURCE, which the driver lacks; run it privileged, or unstage and stage the volume again (it grows at stage)`,
+              );
+            }
+            throw error;
           }
-          throw error;
         }
-      }
-      return meta.sizeBytes;
-    });
+        return meta.sizeBytes;
+      },
+    );
   }
 
   /** The volume, its loop devices, what is mounted at `path`, and the loop device mounted there if it is this volume's. */

@@ -246,20 +246,29 @@ export class Pool {
    * The filesystem inside grows on the node (NodeExpandVolume, or at the next stage).
    */
   expandVolume(id: VolumeId, range: CapacityRange, signal?: AbortSignal): Promise<VolumeMeta> {
-    return this.gate.run(id, `expand:${range.requiredBytes}:${range.limitBytes}`, signal, async () => {
-      const meta = await this.getVolume(id);
-      if (!meta) throw notFound(`volume ${id} does not exist`);
-      const { totalBytes, availableBytes } = await this.stats();
-      const sizeBytes = chooseExpandedSize(range, meta.sizeBytes, totalBytes);
-      if (sizeBytes === meta.sizeBytes) return meta;
-      assertFits(sizeBytes - meta.sizeBytes, availableBytes, 'growing this volume');
-      // Image first, then metadata: a crash between them leaves a volume that still works at its old size.
-      await growFile(this.layout.volumeImage(id), sizeBytes);
-      faultPoint('expand:image-grown');
-      const grown = { ...meta, sizeBytes };
-      await writeMeta(this.layout.volumeMeta(id), grown, this.layout.tmpDir);
-      return grown;
-    });
+    return this.gate.run(id, `expand:${range.requiredBytes}:${range.limitBytes}`, signal, () =>
+      this.growHeld(id, range),
+    );
+  }
+
+  /**
+   * The body of expandVolume, for a caller that already holds the volume's lock
+   * (Pool.serialize): the node service, which grows a volume on its node.
+   */
+  async growHeld(id: VolumeId, range: CapacityRange): Promise<VolumeMeta> {
+    const meta = await this.getVolume(id);
+    if (!meta) throw notFound(`volume ${id} does not exist`);
+    const { totalBytes, availableBytes } = await this.stats();
+    const sizeBytes = chooseExpandedSize(range, meta.sizeBytes, totalBytes);
+    if (sizeBytes === meta.sizeBytes) return meta;
+    assertFits(sizeBytes - meta.sizeBytes, availableBytes, 'growing this volume');
+    // Image first, then the record: a crash between them leaves an image larger than its record,
+    // which the next start completes (reconcileSizes).
+    await growFile(this.layout.volumeImage(id), sizeBytes);
+    faultPoint('expand:image-grown');
+    const grown = { ...meta, sizeBytes };
+    await writeMeta(this.layout.volumeMeta(id), grown, this.layout.tmpDir);
+    return grown;
   }
 
   async getVolume(id: VolumeId): Promise<VolumeMeta | undefined> {
