@@ -29,6 +29,10 @@ program
     ]),
   )
   .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+  .option(
+    '--metrics-address <[host]:port>',
+    'serve Prometheus /metrics and /healthz over HTTP here, e.g. :9810 (all interfaces) or 127.0.0.1:9810 (default: off)',
+  )
   .action(async (options: ServeOptions) => {
     await serve(options);
   });

@@ -2,6 +2,9 @@ import { hostname } from 'node:os';
 import { CsiServer, prepareSocketPath } from '../csi/server.js';
 import { socketPathOf } from '../csi/endpoint.js';
 import { createLogger, engineLog } from '../log.js';
+import { parseListenAddress } from '../metrics/address.js';
+import { MetricsServer } from '../metrics/http-server.js';
+import { DriverMetrics } from '../metrics/metrics.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import { Pool } from '../pool/pool.js';
 import { lockPool } from '../pool/pool-lock.js';
@@ -24,6 +27,8 @@ export interface ServeOptions {
   driverName: string;
   logFormat: LogFormat | undefined;
   logLevel: LogLevel;
+  /** [host]:port of the /metrics and /healthz HTTP server; undefined: none. */
+  metricsAddress: string | undefined;
 }
 
 /** CSI driver names are DNS-like: at most 63 characters, alphanumerics, '-', '.'. */
@@ -46,6 +51,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const socketPath = socketPathOf(options.endpoint);
   const embeddedSizeBytes = parseSize(options.poolSize);
+  const metricsListen =
+    options.metricsAddress === undefined ? undefined : parseListenAddress(options.metricsAddress);
   // Before touching the pool: a second driver on a live socket must change nothing.
   await prepareSocketPath(socketPath);
   const lock = await lockPool(options.pool);
@@ -53,7 +60,17 @@ export async function serve(options: ServeOptions): Promise<void> {
   const prepared = await preparePool({ dir: options.pool, embeddedSizeBytes, log: engineLog(log) });
   const pool = await Pool.open(prepared, engineLog(log));
   const stats = await pool.stats();
-  const server = await CsiServer.start({ socketPath, driverName: options.driverName, nodeId, pool, log });
+  // Metrics first: a port already taken is a start-up error, before the CSI socket exists.
+  const metrics = metricsListen && new DriverMetrics(pool);
+  const metricsServer = metrics && (await MetricsServer.start(metricsListen, { metrics, pool, log }));
+  const server = await CsiServer.start({
+    socketPath,
+    driverName: options.driverName,
+    nodeId,
+    pool,
+    log,
+    observeRpc: metrics && ((...args) => metrics.observeRpc(...args)),
+  });
   log.info(
     {
       version: VERSION,
@@ -65,6 +82,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       poolFs: prepared.fsType,
       poolSize: formatSize(stats.totalBytes),
       poolAvailable: formatSize(stats.availableBytes),
+      ...(metricsServer && { metrics: `http://${metricsServer.address}/metrics` }),
     },
     'dolly is serving CSI',
   );
@@ -82,6 +100,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  await metricsServer?.stop();
   await lock.release();
   log.info('stopped');
 }
