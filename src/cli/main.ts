@@ -37,6 +37,10 @@ program
       .choices(EXPANSION_MODES)
       .default(DEFAULTS.expansion),
   )
+  .option(
+    '--metrics-address <[host]:port>',
+    'serve Prometheus /metrics and /healthz over HTTP here, e.g. :9810 (all interfaces) or 127.0.0.1:9810 (default: off)',
+  )
   .action(async (options: ServeOptions) => {
     await serve(options);
   });

@@ -2,6 +2,9 @@ import { hostname } from 'node:os';
 import { CsiServer, prepareSocketPath } from '../csi/server.js';
 import { socketPathOf } from '../csi/endpoint.js';
 import { createLogger, engineLog } from '../log.js';
+import { parseListenAddress } from '../metrics/address.js';
+import { MetricsServer } from '../metrics/http-server.js';
+import { DriverMetrics } from '../metrics/metrics.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import { Pool } from '../pool/pool.js';
 import { lockPool } from '../pool/pool-lock.js';
@@ -29,6 +32,8 @@ export interface ServeOptions {
   logFormat: LogFormat | undefined;
   logLevel: LogLevel;
   expansion: ExpansionMode;
+  /** [host]:port of the /metrics and /healthz HTTP server; undefined: none. */
+  metricsAddress: string | undefined;
 }
 
 /** CSI driver names are DNS-like: at most 63 characters, alphanumerics, '-', '.'. */
@@ -51,6 +56,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
   const socketPath = socketPathOf(options.endpoint);
   const embeddedSizeBytes = parseSize(options.poolSize);
+  const metricsListen =
+    options.metricsAddress === undefined ? undefined : parseListenAddress(options.metricsAddress);
   // Before touching the pool: a second driver on a live socket must change nothing.
   await prepareSocketPath(socketPath);
   const lock = await lockPool(options.pool);
@@ -58,6 +65,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const prepared = await preparePool({ dir: options.pool, embeddedSizeBytes, log: engineLog(log) });
   const pool = await Pool.open(prepared, engineLog(log));
   const stats = await pool.stats();
+  // Metrics first: a port already taken is a start-up error, before the CSI socket exists.
+  const metrics = metricsListen && new DriverMetrics(pool);
+  const metricsServer = metrics && (await MetricsServer.start(metricsListen, { metrics, pool, log }));
   const server = await CsiServer.start({
     socketPath,
     driverName: options.driverName,
@@ -65,6 +75,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     pool,
     log,
     expansion: options.expansion,
+    observeRpc: metrics && ((...args) => metrics.observeRpc(...args)),
   });
   log.info(
     {
@@ -78,6 +89,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       poolSize: formatSize(stats.totalBytes),
       poolAvailable: formatSize(stats.availableBytes),
       expansion: options.expansion,
+      ...(metricsServer && { metrics: `http://${metricsServer.address}/metrics` }),
     },
     'dolly is serving CSI',
   );
@@ -95,6 +107,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  await metricsServer?.stop();
   await lock.release();
   log.info('stopped');
 }

@@ -9,6 +9,9 @@ export interface RpcContext {
 
 export type RpcHandler<Request, Response> = (request: Request, context: RpcContext) => Promise<Response>;
 
+/** Told of every answered RPC (metrics); must be cheap, it runs on every call. */
+export type RpcObserver = (method: string, request: unknown, code: Code, seconds: number) => void;
+
 /** RPCs that orchestrators call every few seconds; their successes are logged at debug level. */
 const ROUTINE = new Set([
   'Probe',
@@ -79,6 +82,7 @@ export function unary<Request, Response>(
   handler: RpcHandler<Request, Response>,
   log: Logger,
   secretFields: ReadonlySet<string>,
+  observe?: RpcObserver,
 ): grpc.handleUnaryCall<Request, Response> {
   return (call, callback) => {
     const started = process.hrtime.bigint();
@@ -90,6 +94,7 @@ export function unary<Request, Response>(
     const finish = (code: Code, message?: string): void => {
       dispose();
       const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      observe?.(method, call.request, code, durationMs / 1000);
       const fields = {
         method,
         ...subject,
@@ -120,12 +125,12 @@ export function unary<Request, Response>(
   };
 }
 
-/** Binds the logger and secret list once, so each service lists only its methods. */
-export function rpcFactory(log: Logger, secretFields: ReadonlySet<string>) {
+/** Binds the logger, secret list and observer once, so each service lists only its methods. */
+export function rpcFactory(log: Logger, secretFields: ReadonlySet<string>, observe?: RpcObserver) {
   return <Request, Response>(
     method: string,
     handler: RpcHandler<Request, Response>,
-  ): grpc.handleUnaryCall<Request, Response> => unary(method, handler, log, secretFields);
+  ): grpc.handleUnaryCall<Request, Response> => unary(method, handler, log, secretFields, observe);
 }
 
 export type Rpc = ReturnType<typeof rpcFactory>;

@@ -12,6 +12,7 @@ import { nodeService } from './node.js';
 import { NodeEngine } from '../node/engine.js';
 import { loadCsi, secretFieldNames } from './proto.js';
 import { rpcFactory } from './rpc.js';
+import type { RpcObserver } from './rpc.js';
 import { LogBudget } from '../util/log-budget.js';
 import { ConnectionLimit, refuseConnection } from './transport/connection-limit.js';
 import { GuardedConnection, describeClosure } from './transport/guarded-connection.js';
@@ -27,6 +28,8 @@ export interface CsiServerOptions {
   nodeId: string;
   pool: Pool;
   log: Logger;
+  /** Told of every answered RPC (the metrics), when given. */
+  observeRpc?: RpcObserver;
 }
 
 /** The gRPC server of the CSI Identity, Controller and Node services, on a unix socket. */
@@ -40,7 +43,7 @@ export class CsiServer {
 
   static async start(options: CsiServerOptions): Promise<CsiServer> {
     const csi = loadCsi();
-    const rpc = rpcFactory(options.log, secretFieldNames());
+    const rpc = rpcFactory(options.log, secretFieldNames(), options.observeRpc);
     const topology = { [TOPOLOGY_KEY]: options.nodeId };
 
     const grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': LIMITS.maxConcurrentStreams });
