@@ -161,4 +161,57 @@ describe('Kubernetes manifests and examples', () => {
       assert.ok(pvc(namespace, source), `the examples provide the source ${namespace}/${source}`);
     }
   });
+
+  it("every example pod that uses a clone or restore runs on its source's node (podAffinity to the source's pod)", async () => {
+    const objects = (await Promise.all((await yamlFiles(EXAMPLES)).map(loadYaml)))
+      .flat()
+      .map(({ object }) => object);
+    const pods = objects.filter((object) => object.kind === 'Pod');
+    const claimsOf = (pod: K8sObject): string[] =>
+      ((field(pod, 'spec.volumes') ?? []) as { persistentVolumeClaim?: { claimName: string } }[]).flatMap(
+        (volume) => (volume.persistentVolumeClaim ? [volume.persistentVolumeClaim.claimName] : []),
+      );
+    const sourceClaim = (namespace: string, claim: K8sObject): string | undefined => {
+      const kind = field(claim, 'spec.dataSource.kind');
+      const name = field(claim, 'spec.dataSource.name') as string | undefined;
+      if (kind === 'PersistentVolumeClaim') return name;
+      const snapshot = objects.find(
+        (object) =>
+          object.kind === 'VolumeSnapshot' &&
+          object.metadata.name === name &&
+          object.metadata.namespace === namespace,
+      );
+      return field(snapshot, 'spec.source.persistentVolumeClaimName') as string | undefined;
+    };
+    let checked = 0;
+    for (const claim of objects.filter(
+      (object) => object.kind === 'PersistentVolumeClaim' && field(object, 'spec.dataSource'),
+    )) {
+      const namespace = claim.metadata.namespace ?? '';
+      const source = sourceClaim(namespace, claim);
+      assert.ok(source, `${claim.metadata.name}: its source is in the examples`);
+      const sourcePods = pods.filter(
+        (pod) => pod.metadata.namespace === namespace && claimsOf(pod).includes(source),
+      );
+      assert.equal(sourcePods.length, 1, `${claim.metadata.name}: one pod uses the source ${source}`);
+      const users = pods.filter(
+        (pod) => pod.metadata.namespace === namespace && claimsOf(pod).includes(claim.metadata.name),
+      );
+      assert.equal(users.length, 1, `${claim.metadata.name}: one example pod uses it`);
+      const [affinity] = field(
+        users[0],
+        'spec.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution',
+      ) as {
+        labelSelector: { matchLabels: Record<string, string> };
+        topologyKey: string;
+      }[];
+      assert.equal(affinity?.topologyKey, 'kubernetes.io/hostname');
+      const labels = sourcePods[0]?.metadata.labels ?? {};
+      for (const [key, value] of Object.entries(affinity?.labelSelector.matchLabels ?? {}))
+        assert.equal(labels[key], value);
+      assert.ok(Object.keys(affinity?.labelSelector.matchLabels ?? {}).length > 0);
+      checked += 1;
+    }
+    assert.equal(checked, 6, 'three seed clones, a block clone, a cross-class clone and a restore');
+  });
 });
