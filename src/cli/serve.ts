@@ -11,6 +11,7 @@ import { lockPool } from '../pool/pool-lock.js';
 import { preparePool } from '../pool/prepare.js';
 import { formatSize, parseSize } from '../pool/sizes.js';
 import { VERSION } from '../version.js';
+import { describeMissingTools, missingHostTools } from '../host/tools.js';
 
 export const DEFAULTS = {
   endpoint: 'unix:///run/dolly/csi.sock',
@@ -54,6 +55,9 @@ export async function serve(options: ServeOptions): Promise<void> {
       `node ID ${JSON.stringify(nodeId)} cannot be a topology label value (at most 63 characters: letters, digits, '-', '_', '.'); set --node-id`,
     );
   }
+  // Fail at start, not at the first NodeStage, when the image or host lacks a tool.
+  const missingTools = await missingHostTools(process.env['PATH']);
+  if (missingTools.length > 0) throw new Error(describeMissingTools(missingTools));
   const socketPath = socketPathOf(options.endpoint);
   const embeddedSizeBytes = parseSize(options.poolSize);
   const metricsListen =
