@@ -23,7 +23,7 @@ for (const tool of ['mkfs.xfs', 'mkfs.ext4', 'losetup', 'mount', 'umount', 'find
     execFileSync('which', [tool], { stdio: 'ignore' });
   } catch {
     fail(
-      `${tool} is missing; install xfsprogs, e2fsprogs and util-linux (apt-get install -y xfsprogs e2fsprogs util-linux)`,
+      `${tool} is missing; install them (apt-get install -y e2fsprogs mount util-linux xfsprogs)`,
     );
   }
 }
