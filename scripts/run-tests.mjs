@@ -22,9 +22,7 @@ for (const tool of ['mkfs.xfs', 'mkfs.ext4', 'losetup', 'mount', 'umount', 'find
   try {
     execFileSync('which', [tool], { stdio: 'ignore' });
   } catch {
-    fail(
-      `${tool} is missing; install them (apt-get install -y e2fsprogs mount util-linux xfsprogs)`,
-    );
+    fail(`${tool} is missing; install them (apt-get install -y e2fsprogs mount util-linux xfsprogs)`);
   }
 }
 try {
