@@ -6,6 +6,7 @@ import { parseListenAddress } from '../metrics/address.js';
 import { MetricsServer } from '../metrics/http-server.js';
 import { DriverMetrics } from '../metrics/metrics.js';
 import type { LogFormat, LogLevel } from '../log.js';
+import { NODE_ID } from '../pool/ids.js';
 import { Pool } from '../pool/pool.js';
 import { lockPool } from '../pool/pool-lock.js';
 import { preparePool } from '../pool/prepare.js';
@@ -39,8 +40,6 @@ export interface ServeOptions {
 
 /** CSI driver names are DNS-like: at most 63 characters, alphanumerics, '-', '.'. */
 const DRIVER_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$/;
-/** The node ID becomes a topology segment, i.e. a Kubernetes node label value. */
-const LABEL_VALUE = /^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,61}[a-zA-Z0-9])?$/;
 
 export async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger({ format: options.logFormat, level: options.logLevel });
@@ -50,7 +49,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     );
   }
   const nodeId = options.nodeId ?? hostname();
-  if (!LABEL_VALUE.test(nodeId)) {
+  // The node ID becomes a topology segment (a Kubernetes label value) and part of every ID.
+  if (!NODE_ID.test(nodeId)) {
     throw new Error(
       `node ID ${JSON.stringify(nodeId)} cannot be a topology label value (at most 63 characters: letters, digits, '-', '_', '.'); set --node-id`,
     );
@@ -67,7 +67,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const lock = await lockPool(options.pool);
 
   const prepared = await preparePool({ dir: options.pool, embeddedSizeBytes, log: engineLog(log) });
-  const pool = await Pool.open(prepared, engineLog(log));
+  const pool = await Pool.open(prepared, engineLog(log), nodeId);
   const stats = await pool.stats();
   // Metrics first: a port already taken is a start-up error, before the CSI socket exists.
   const metrics = metricsListen && new DriverMetrics(pool);

@@ -10,8 +10,22 @@ import { invalidArgument } from '../errors.js';
 export type VolumeId = string & { readonly __brand: 'VolumeId' };
 export type SnapshotId = string & { readonly __brand: 'SnapshotId' };
 
-const VOLUME_ID = /^vol-[0-9a-f]{32}$/;
-const SNAPSHOT_ID = /^snap-[0-9a-f]{32}$/;
+/**
+ * A node ID: a Kubernetes label value (it is also the topology segment), so it is safe in a
+ * file name: no '/', and it neither is nor starts with '.'.
+ */
+const NODE = '[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?';
+export const NODE_ID = new RegExp(`^${NODE}$`);
+
+/**
+ * `vol-<32 hex>-<node>`: the node whose pool holds the volume is part of its ID, so a node
+ * asked to copy a volume it does not hold can say which node does. `vol-<32 hex>` alone is the
+ * form of Dolly 0.1 pools, still accepted.
+ */
+const VOLUME_ID = new RegExp(`^vol-[0-9a-f]{32}(?:-${NODE})?$`);
+const SNAPSHOT_ID = new RegExp(`^snap-[0-9a-f]{32}(?:-${NODE})?$`);
+/** The length of `vol-`/`snap-` and the digest: what follows, after a '-', is the node. */
+const DIGEST_CHARS = 32;
 
 /** CSI names are opaque strings; the spec asks plugins to support at least 128 bytes. */
 export const MAX_NAME_BYTES = 1024;
@@ -64,15 +78,28 @@ export function validateName(name: string, field = 'name'): string {
 }
 
 /**
- * The volume ID is derived from the CSI name, so a retried CreateVolume finds its volume with
- * no name index to keep consistent, and two requests for one name contend for one lock.
+ * The volume ID is derived from the CSI name and this node, so a retried CreateVolume finds
+ * its volume with no name index to keep consistent, and two requests for one name contend for
+ * one lock.
  */
-export function volumeIdForName(name: string): VolumeId {
-  return `vol-${digest(name)}` as VolumeId;
+export function volumeIdForName(name: string, node: string): VolumeId {
+  return `vol-${digest(name)}-${node}` as VolumeId;
 }
 
-export function snapshotIdForName(name: string): SnapshotId {
-  return `snap-${digest(name)}` as SnapshotId;
+export function snapshotIdForName(name: string, node: string): SnapshotId {
+  return `snap-${digest(name)}-${node}` as SnapshotId;
+}
+
+/** The ID a name had in a Dolly 0.1 pool (no node part), so such a volume is still found by name. */
+export function legacyIdOf<Id extends VolumeId | SnapshotId>(id: Id): Id | undefined {
+  const end = id.indexOf('-') + 1 + DIGEST_CHARS;
+  return id.length > end ? (id.slice(0, end) as Id) : undefined;
+}
+
+/** The node whose pool holds the object with this ID; undefined for a Dolly 0.1 ID. */
+export function nodeOfId(id: VolumeId | SnapshotId): string | undefined {
+  const end = id.indexOf('-') + 1 + DIGEST_CHARS;
+  return id.length > end ? id.slice(end + 1) : undefined;
 }
 
 function digest(name: string): string {

@@ -16,10 +16,18 @@ import { throwIfAborted } from '../util/deadline.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
-import { statIfExists } from '../util/stat-if-exists.js';
+import { exists, statIfExists } from '../util/stat-if-exists.js';
 import { chooseExpandedSize, chooseVolumeSize, fitsRange, volumeMinimum } from './capacity.js';
 import type { CapacityRange } from './capacity.js';
-import { isSnapshotId, isVolumeId, snapshotIdForName, validateName, volumeIdForName } from './ids.js';
+import {
+  isSnapshotId,
+  isVolumeId,
+  legacyIdOf,
+  nodeOfId,
+  snapshotIdForName,
+  validateName,
+  volumeIdForName,
+} from './ids.js';
 import type { SnapshotId, VolumeId } from './ids.js';
 import { IMAGE_FILE, META_FILE, PoolLayout } from './layout.js';
 import { readMeta, readSnapshotMeta, writeMeta } from './meta.js';
@@ -71,6 +79,8 @@ export class Pool {
     readonly prepared: PreparedPool,
     rootDevice: number,
     readonly log: Logger,
+    /** This node's ID: part of every ID this pool gives (ids.ts). */
+    readonly node: string,
   ) {
     this.layout = new PoolLayout(prepared.root);
     this.rootDevice = rootDevice;
@@ -83,7 +93,7 @@ export class Pool {
   }
 
   /** Opens a prepared pool: creates its directories and clears work left by a crash. */
-  static async open(prepared: PreparedPool, log: Logger): Promise<Pool> {
+  static async open(prepared: PreparedPool, log: Logger, node: string): Promise<Pool> {
     const layout = new PoolLayout(prepared.root);
     // First of all: a driver killed inside a copy may have left a volume in use frozen.
     await Freezer.recover(layout.frozenDir, log);
@@ -98,11 +108,43 @@ export class Pool {
     }
     await reconcileSizes(layout, log);
     await fsyncPath(prepared.root);
-    return new Pool(prepared, (await stat(prepared.root)).dev, log);
+    return new Pool(prepared, (await stat(prepared.root)).dev, log, node);
   }
 
   get root(): string {
     return this.layout.root;
+  }
+
+  /** The ID for a name: this node's form, or the Dolly 0.1 form when the pool holds that object. */
+  private async idForName<Id extends VolumeId | SnapshotId>(
+    id: Id,
+    existsAt: (legacy: Id) => Promise<boolean>,
+  ): Promise<Id> {
+    const legacy = legacyIdOf(id);
+    return legacy !== undefined && (await existsAt(legacy)) ? legacy : id;
+  }
+
+  /**
+   * A copy is made in the pool that holds its source. A source whose ID names another node
+   * cannot be copied here: RESOURCE_EXHAUSTED (the CSI answer for "cannot be provisioned in
+   * this topology"), naming the node that holds it, so the CO can schedule the consumer there.
+   */
+  private assertHeldHere(source: ContentSource): void {
+    const id = sourceKey(source);
+    const node = nodeOfId(id);
+    if (node === undefined || node === this.node) return;
+    throw new DollyError(
+      Code.RESOURCE_EXHAUSTED,
+      `the source ${source.kind} ${id} is on node ${node}, and a clone or restore is made on the node that holds its source; this is node ${this.node}. Run the consumer of the new volume on node ${node} (e.g. pod affinity to the source's consumer, or a nodeSelector kubernetes.io/hostname=${node})`,
+    );
+  }
+
+  /** For a NOT_FOUND message: where an ID of another node lives. */
+  private elsewhere(id: VolumeId | SnapshotId): string {
+    const node = nodeOfId(id);
+    return node !== undefined && node !== this.node
+      ? ` on this node (${this.node}); it is on node ${node}`
+      : '';
   }
 
   /**
@@ -125,7 +167,10 @@ export class Pool {
    */
   async createVolume(request: VolumeRequest, signal?: AbortSignal): Promise<VolumeMeta> {
     validateName(request.name);
-    const id = volumeIdForName(request.name);
+    if (request.source) this.assertHeldHere(request.source);
+    const id = await this.idForName(volumeIdForName(request.name, this.node), (legacy) =>
+      exists(this.layout.volumeDir(legacy)),
+    );
     // The source is held shared: copies of it run together, an expansion or delete waits.
     const sourceKeys = request.source ? [sourceKey(request.source)] : [];
     return this.gate.run(
@@ -170,7 +215,9 @@ export class Pool {
     signal?: AbortSignal,
   ): Promise<SnapshotMeta> {
     validateName(request.name);
-    const id = snapshotIdForName(request.name);
+    const id = await this.idForName(snapshotIdForName(request.name, this.node), (legacy) =>
+      exists(this.layout.snapshotDir(legacy)),
+    );
     const sourceKeys = [request.sourceVolumeId];
     return this.gate.run(
       id,
@@ -187,7 +234,10 @@ export class Pool {
           return existing;
         }
         const source = await this.getVolume(request.sourceVolumeId);
-        if (!source) throw notFound(`source volume ${request.sourceVolumeId} does not exist`);
+        if (!source)
+          throw notFound(
+            `source volume ${request.sourceVolumeId} does not exist${this.elsewhere(request.sourceVolumeId)}`,
+          );
         const meta: SnapshotMeta = {
           version: 1,
           id,
@@ -468,7 +518,7 @@ function assertFits(newBytes: number, availableBytes: number, what: string): voi
 }
 
 /** The lock key of a content source: the volume's or snapshot's ID. */
-function sourceKey(source: ContentSource): string {
+function sourceKey(source: ContentSource): VolumeId | SnapshotId {
   return source.kind === 'volume' ? source.volumeId : source.snapshotId;
 }
 

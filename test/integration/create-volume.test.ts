@@ -134,7 +134,7 @@ describe('CreateVolume', () => {
     const { volume } = await create('default-size');
     assert.ok(volume);
     assert.equal(volume.capacity_bytes, GiB);
-    assert.match(volume.volume_id, /^vol-[0-9a-f]{32}$/);
+    assert.match(volume.volume_id, /^vol-[0-9a-f]{32}-test-node$/);
     assert.deepEqual(volume.accessible_topology, [{ segments: { [TOPOLOGY_KEY]: NODE_ID } }]);
     assert.equal(volume.content_source, null);
     const image = await stat(join(pool, 'volumes', volume.volume_id, 'disk.img'));

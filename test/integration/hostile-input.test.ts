@@ -125,7 +125,7 @@ describe('hostile IDs never reach a path', () => {
       name: '../../canary',
       volume_capabilities: mountCapability(),
     });
-    assert.match(volume!.volume_id, /^vol-[0-9a-f]{32}$/);
+    assert.match(volume!.volume_id, /^vol-[0-9a-f]{32}-test-node$/);
     await driver.client.deleteVolume({ volume_id: volume!.volume_id });
     assert.deepEqual(await canaryFiles(), before);
     assert.deepEqual(await readdir(join(pool, 'volumes')), []);

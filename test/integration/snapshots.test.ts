@@ -54,7 +54,7 @@ describe('snapshots and restores', () => {
     const hash = await hashFile(volumeImage(source.volume_id));
     const before = Date.now();
     const snap = await snapshot('snap-1', source.volume_id);
-    assert.match(snap.snapshot_id, /^snap-[0-9a-f]{32}$/);
+    assert.match(snap.snapshot_id, /^snap-[0-9a-f]{32}-test-node$/);
     assert.equal(snap.ready_to_use, true);
     assert.equal(snap.size_bytes, 64 * MiB);
     assert.equal(snap.source_volume_id, source.volume_id);

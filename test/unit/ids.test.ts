@@ -12,6 +12,8 @@ import {
   snapshotIdForName,
   validateName,
   volumeIdForName,
+  legacyIdOf,
+  nodeOfId,
 } from '../../src/pool/ids.js';
 import { catchCode, isCode } from './assert-code.js';
 
@@ -164,16 +166,19 @@ describe('validateName', () => {
 });
 
 describe('volumeIdForName / snapshotIdForName', () => {
+  const node = 'worker-1';
+
   it('is deterministic', () => {
-    assert.equal(volumeIdForName('pvc-1'), volumeIdForName('pvc-1'));
-    assert.equal(snapshotIdForName('snapshot-1'), snapshotIdForName('snapshot-1'));
+    assert.equal(volumeIdForName('pvc-1', node), volumeIdForName('pvc-1', node));
+    assert.equal(snapshotIdForName('snapshot-1', node), snapshotIdForName('snapshot-1', node));
   });
 
-  it('gives distinct IDs for distinct names', () => {
+  it('gives distinct IDs for distinct names, and for one name on distinct nodes', () => {
     const names = Array.from({ length: 2000 }, (_, index) => `pvc-${index}`);
     names.push('pvc-1 ', ' pvc-1', 'PVC-1', 'pvc-1\u00a0');
-    const ids = new Set(names.map(volumeIdForName));
+    const ids = new Set(names.map((name) => volumeIdForName(name, node)));
     assert.equal(ids.size, names.length);
+    assert.notEqual(volumeIdForName('pvc-1', 'a'), volumeIdForName('pvc-1', 'b'));
   });
 
   it('always gives a valid ID, whatever the name', () => {
@@ -191,19 +196,39 @@ describe('volumeIdForName / snapshotIdForName', () => {
       '😀',
     ];
     for (const name of names) {
-      const volumeId = volumeIdForName(name);
-      assert.match(volumeId, /^vol-[0-9a-f]{32}$/);
+      const volumeId = volumeIdForName(name, node);
+      assert.match(volumeId, /^vol-[0-9a-f]{32}-worker-1$/);
       assert.equal(ownVolumeId(volumeId), volumeId);
-      const snapshotId = snapshotIdForName(name);
-      assert.match(snapshotId, /^snap-[0-9a-f]{32}$/);
+      const snapshotId = snapshotIdForName(name, node);
+      assert.match(snapshotId, /^snap-[0-9a-f]{32}-worker-1$/);
       assert.equal(ownSnapshotId(snapshotId), snapshotId);
     }
   });
 
   // IDs are stored on disk and derived again on every retry: the derivation must never change.
-  it('is the SHA-256 of the UTF-8 name, cut to 128 bits', () => {
+  it('is the SHA-256 of the UTF-8 name, cut to 128 bits, then the node', () => {
     // sha256("") = e3b0c44298fc1c149afbf4c8996fb924...
-    assert.equal(volumeIdForName(''), 'vol-e3b0c44298fc1c149afbf4c8996fb924');
-    assert.equal(snapshotIdForName(''), 'snap-e3b0c44298fc1c149afbf4c8996fb924');
+    assert.equal(volumeIdForName('', node), 'vol-e3b0c44298fc1c149afbf4c8996fb924-worker-1');
+    assert.equal(snapshotIdForName('', node), 'snap-e3b0c44298fc1c149afbf4c8996fb924-worker-1');
+  });
+
+  it('knows the node of an ID and the Dolly 0.1 form of it', () => {
+    const id = volumeIdForName('pvc-1', 'node.a-1_b');
+    assert.equal(nodeOfId(id), 'node.a-1_b');
+    assert.equal(legacyIdOf(id), id.slice(0, 'vol-'.length + 32));
+    const legacy = legacyIdOf(id)!;
+    assert.equal(ownVolumeId(legacy), legacy, 'the 0.1 form is still one of ours');
+    assert.equal(nodeOfId(legacy), undefined);
+    assert.equal(legacyIdOf(legacy), undefined);
+    const snap = snapshotIdForName('s', 'n');
+    assert.equal(nodeOfId(snap), 'n');
+  });
+
+  it('refuses node parts that are not label values (no path can come of them)', () => {
+    const hex = 'e3b0c44298fc1c149afbf4c8996fb924';
+    for (const bad of ['', '.', '..', '-a', 'a-', 'a/b', '../x', 'a b', 'x'.repeat(64), 'a\n', 'ü']) {
+      assert.equal(ownVolumeId(`vol-${hex}-${bad}`), undefined, JSON.stringify(bad));
+      assert.equal(ownSnapshotId(`snap-${hex}-${bad}`), undefined, JSON.stringify(bad));
+    }
   });
 });
