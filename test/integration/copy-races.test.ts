@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
+import { stageAndPublish as stageVolume } from '../helpers/node.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
 import { startWriter, writeCompletes } from '../helpers/workload.js';
 import {
@@ -44,26 +45,16 @@ describe('copies of a volume that is changing', () => {
   };
 
   /** Stages (and publishes) a filesystem volume the way the kubelet does; thawed at cleanup whatever happens. */
+  /** Stages and publishes a filesystem volume; thawed at cleanup whatever happens. */
   const stageAndPublish = async (id: string, label: string) => {
-    const staging = sandbox.path(`staging-${label}`);
-    const target = sandbox.path(`target-${label}`);
-    await mkdir(staging);
-    const volume_capability = mountCapability()[0]!;
-    await driver.client.nodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability });
-    await driver.client.nodePublishVolume({
-      volume_id: id,
-      staging_target_path: staging,
-      target_path: target,
-      volume_capability,
-      readonly: false,
-    });
+    const where = await stageVolume(driver.client, sandbox, id, mountCapability()[0]!, label);
     sandbox.onCleanup(() =>
-      sh('fsfreeze', ['--unfreeze', staging]).then(
+      sh('fsfreeze', ['--unfreeze', where.staging]).then(
         () => undefined,
         () => undefined,
       ),
     );
-    return { staging, target };
+    return where;
   };
 
   it('clones and snapshots racing an expansion of their source record the size of their image', async () => {

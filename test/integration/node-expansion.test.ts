@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, stat, statfs, writeFile } from 'node:fs/promises';
+import { readFile, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
+import { stageAndPublish as stageVolume } from '../helpers/node.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
 import {
   GiB,
@@ -37,25 +38,8 @@ describe('expansion on the node (--expansion node)', () => {
       .sizeBytes;
   const imageSize = async (id: string) => (await stat(join(pool, 'volumes', id, 'disk.img'))).size;
 
-  const stageAndPublish = async (
-    id: string,
-    capability: ReturnType<typeof mountCapability>,
-    label: string,
-  ) => {
-    const staging = sandbox.path(`staging-${label}`);
-    const target = sandbox.path(`target-${label}`);
-    await mkdir(staging);
-    const volume_capability = capability[0]!;
-    await driver.client.nodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability });
-    await driver.client.nodePublishVolume({
-      volume_id: id,
-      staging_target_path: staging,
-      target_path: target,
-      volume_capability,
-      readonly: false,
-    });
-    return { staging, target };
-  };
+  const stageAndPublish = (id: string, capability: ReturnType<typeof mountCapability>, label: string) =>
+    stageVolume(driver.client, sandbox, id, capability[0]!, label);
 
   it('advertises no controller expansion (the resizer then takes its node-only path) and refuses ControllerExpandVolume', async () => {
     const { capabilities } = await driver.client.controllerGetCapabilities();

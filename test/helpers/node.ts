@@ -1,0 +1,26 @@
+import { mkdir } from 'node:fs/promises';
+import type { CsiClient } from '../../src/client/csi-client.js';
+import type { VolumeCapability } from '../../src/generated/csi/v1/VolumeCapability.js';
+import type { Sandbox } from './sandbox.js';
+
+/** Stages a volume at `staging-<label>` and publishes it at `target-<label>` in the sandbox, as the kubelet does. */
+export async function stageAndPublish(
+  client: CsiClient,
+  sandbox: Sandbox,
+  id: string,
+  volume_capability: VolumeCapability,
+  label: string,
+): Promise<{ staging: string; target: string }> {
+  const staging = sandbox.path(`staging-${label}`);
+  const target = sandbox.path(`target-${label}`);
+  await mkdir(staging);
+  await client.nodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability });
+  await client.nodePublishVolume({
+    volume_id: id,
+    staging_target_path: staging,
+    target_path: target,
+    volume_capability,
+    readonly: false,
+  });
+  return { staging, target };
+}
