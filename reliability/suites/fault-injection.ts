@@ -1,5 +1,5 @@
 import { FAULT_ENV, FAULT_POINTS } from '../../src/util/fault.js';
-import type { FaultPoint } from '../../src/util/fault.js';
+import type { DriverFaultPoint } from '../../src/util/fault.js';
 import { answerOf, describeAnswer, isAnswer, untilAnswered } from '../answer.js';
 import { checkInvariants } from '../invariants.js';
 import { PoolHost } from '../pool-host.js';
@@ -93,7 +93,7 @@ async function randomKills(world: World, random: Random, context: SuiteContext):
 }
 
 /** The call that passes `point`, on objects the world has (made first when missing). */
-async function operationReaching(world: World, point: FaultPoint): Promise<Operation> {
+async function operationReaching(world: World, point: DriverFaultPoint): Promise<Operation> {
   const volumes = [...world.volumes.values()];
   const idle = (): VolumeState | undefined => volumes.find((volume) => volume.staging === undefined);
   const ensureIdle = async (): Promise<VolumeState> => {
@@ -132,7 +132,7 @@ async function operationReaching(world: World, point: FaultPoint): Promise<Opera
  */
 async function chosenPoint(
   world: World,
-  point: FaultPoint,
+  point: DriverFaultPoint,
   random: Random,
   context: SuiteContext,
 ): Promise<CheckRow> {

@@ -1,6 +1,15 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { DollyError } from '../errors.js';
+import { CatalogDamaged } from '../catalog/catalog.js';
+import { HostLockTimeout } from '../catalog/host-lock.js';
+import { UserError } from '../local/errors.js';
+import { kubernetesCommands } from './commands/kubernetes.js';
+import { snapshotCommand } from './commands/snapshot.js';
+import { statusCommand } from './commands/status.js';
+import { demoCommand } from './commands/demo.js';
+import { volumeCommand } from './commands/volume.js';
+import { DEFAULT_SOCKET } from './session.js';
 import { LOG_LEVELS } from '../log.js';
 import { VERSION } from '../version.js';
 import { DEFAULTS, EXPANSION_MODES, serve } from './serve.js';
@@ -8,7 +17,12 @@ import type { ServeOptions } from './serve.js';
 
 const program = new Command('dolly')
   .description('Dolly: a CSI driver whose clones, snapshots and restores are instant reflinks')
-  .version(VERSION);
+  .version(VERSION)
+  .option(
+    '--socket <path>',
+    "the driver's CSI socket, for every command but serve (env DOLLY_SOCKET)",
+    process.env['DOLLY_SOCKET'] ?? DEFAULT_SOCKET,
+  );
 
 program
   .command('serve')
@@ -45,8 +59,45 @@ program
     await serve(options);
   });
 
-program.parseAsync(process.argv).catch((error: unknown) => {
-  const message = error instanceof DollyError || error instanceof Error ? error.message : String(error);
+program.addCommand(volumeCommand());
+program.addCommand(snapshotCommand());
+program.addCommand(statusCommand());
+for (const command of kubernetesCommands()) program.addCommand(command);
+program.addCommand(demoCommand());
+
+/** Usage errors exit 2 (help and --version 0), in every subcommand. */
+function exitOnUsageErrors(command: Command): void {
+  command.exitOverride((error: CommanderError) => {
+    throw error;
+  });
+  command.showHelpAfterError('(run with --help for usage)');
+  for (const sub of command.commands) exitOnUsageErrors(sub);
+}
+exitOnUsageErrors(program);
+
+/** Errors a person can act on are one line; anything else is a bug and says so. */
+function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) {
+    return error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.version' ||
+      error.code === 'commander.help'
+      ? 0
+      : 2;
+  }
+  const message =
+    error instanceof UserError ||
+    error instanceof DollyError ||
+    error instanceof CatalogDamaged ||
+    error instanceof HostLockTimeout
+      ? error.message
+      : error instanceof Error
+        ? `${error.message} (unexpected: please report it; DOLLY_DEBUG=1 prints where it happened)`
+        : String(error);
   process.stderr.write(`dolly: ${message}\n`);
-  process.exit(1);
+  if (process.env['DOLLY_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
+  return error instanceof UserError ? error.exitCode : 1;
+}
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.exitCode = exitCodeOf(error);
 });

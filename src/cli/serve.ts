@@ -12,6 +12,7 @@ import { lockPool } from '../pool/pool-lock.js';
 import { preparePool } from '../pool/prepare.js';
 import { formatSize, parseSize } from '../pool/sizes.js';
 import { VERSION } from '../version.js';
+import { Code, DollyError } from '../errors.js';
 import { describeMissingTools, missingHostTools } from '../host/tools.js';
 
 export const DEFAULTS = {
@@ -44,20 +45,23 @@ const DRIVER_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$/;
 export async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger({ format: options.logFormat, level: options.logLevel });
   if (!DRIVER_NAME.test(options.driverName)) {
-    throw new Error(
+    throw new DollyError(
+      Code.INVALID_ARGUMENT,
       `--driver-name ${JSON.stringify(options.driverName)} is not a valid CSI driver name (DNS-like, at most 63 characters)`,
     );
   }
   const nodeId = options.nodeId ?? hostname();
   // The node ID becomes a topology segment (a Kubernetes label value) and part of every ID.
   if (!NODE_ID.test(nodeId)) {
-    throw new Error(
+    throw new DollyError(
+      Code.INVALID_ARGUMENT,
       `node ID ${JSON.stringify(nodeId)} cannot be a topology label value (at most 63 characters: letters, digits, '-', '_', '.'); set --node-id`,
     );
   }
   // Fail at start, not at the first NodeStage, when the image or host lacks a tool.
   const missingTools = await missingHostTools(process.env['PATH']);
-  if (missingTools.length > 0) throw new Error(describeMissingTools(missingTools));
+  if (missingTools.length > 0)
+    throw new DollyError(Code.FAILED_PRECONDITION, describeMissingTools(missingTools));
   const socketPath = socketPathOf(options.endpoint);
   const embeddedSizeBytes = parseSize(options.poolSize);
   const metricsListen =

@@ -5,13 +5,24 @@ import type { Rpc } from './rpc.js';
 
 export interface IdentityOptions {
   driverName: string;
+  nodeId: string;
   pool: Pool;
 }
+
+/**
+ * GetPluginInfo's manifest keys. The `dolly` CLI on the same host reads them to find the pool
+ * (its catalog of names lives there, and `dolly status` measures the pool's own space).
+ */
+export const MANIFEST_KEYS = { pool: 'dolly.csi.dev/pool', node: 'dolly.csi.dev/node' } as const;
 
 export function identityService(rpc: Rpc, options: IdentityOptions): IdentityHandlers {
   return {
     GetPluginInfo: rpc('GetPluginInfo', () =>
-      Promise.resolve({ name: options.driverName, vendor_version: VERSION, manifest: {} }),
+      Promise.resolve({
+        name: options.driverName,
+        vendor_version: VERSION,
+        manifest: { [MANIFEST_KEYS.pool]: options.pool.root, [MANIFEST_KEYS.node]: options.nodeId },
+      }),
     ),
 
     GetPluginCapabilities: rpc('GetPluginCapabilities', () =>

@@ -49,7 +49,7 @@ export class CsiServer {
     const grpcServer = new grpc.Server({ 'grpc.max_concurrent_streams': LIMITS.maxConcurrentStreams });
     grpcServer.addService(
       csi.Identity.service,
-      identityService(rpc, { driverName: options.driverName, pool: options.pool }),
+      identityService(rpc, { driverName: options.driverName, nodeId: options.nodeId, pool: options.pool }),
     );
     grpcServer.addService(
       csi.Controller.service,

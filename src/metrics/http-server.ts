@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Pool } from '../pool/pool.js';
 import type { ListenAddress } from './address.js';
 import { formatHostPort } from './address.js';
+import { Code, DollyError } from '../errors.js';
 import type { DriverMetrics } from './metrics.js';
 
 /**
@@ -66,7 +67,10 @@ export class MetricsServer {
       });
     }).catch((error: unknown) => {
       const where = listen.host === undefined ? `:${listen.port}` : formatHostPort(listen.host, listen.port);
-      throw new Error(`cannot serve metrics on ${where}: ${errorMessage(error)}`);
+      throw new DollyError(
+        Code.FAILED_PRECONDITION,
+        `cannot serve metrics on ${where}: ${errorMessage(error)}`,
+      );
     });
     server.on('error', (error) => log.error({ error: errorMessage(error) }, 'metrics server error'));
     const bound = server.address() as AddressInfo;

@@ -20,7 +20,17 @@ export const FAULT_POINTS = [
   /** A stage has attached the loop device and not yet made or mounted the filesystem. */
   'stage:attached',
 ] as const;
-export type FaultPoint = (typeof FAULT_POINTS)[number];
+
+/** The same for the `dolly` command (a client of the driver; the driver's harness skips these). */
+export const CLIENT_FAULT_POINTS = [
+  /** `dolly apply`/`volume create` has recorded a claim Pending and not yet called CreateVolume. */
+  'apply:claim-pending',
+  /** A claim's volume exists (CreateVolume answered) and the claim is not yet recorded Bound. */
+  'apply:volume-created',
+] as const;
+export type DriverFaultPoint = (typeof FAULT_POINTS)[number];
+export type FaultPoint = DriverFaultPoint | (typeof CLIENT_FAULT_POINTS)[number];
+const ALL_POINTS: readonly string[] = [...FAULT_POINTS, ...CLIENT_FAULT_POINTS];
 
 export const FAULT_ENV = 'DOLLY_FAULT_CRASH';
 
@@ -28,13 +38,9 @@ function parse(spec: string | undefined): { point: string; remaining: number } |
   if (spec === undefined || spec === '') return undefined;
   const [point = '', nth = '1'] = spec.split(/:(?=\d+$)/);
   const remaining = Number(nth);
-  if (
-    !(FAULT_POINTS as readonly string[]).includes(point) ||
-    !Number.isSafeInteger(remaining) ||
-    remaining < 1
-  ) {
+  if (!ALL_POINTS.includes(point) || !Number.isSafeInteger(remaining) || remaining < 1) {
     throw new Error(
-      `${FAULT_ENV}=${JSON.stringify(spec)} is not <point>[:<n>]; points: ${FAULT_POINTS.join(', ')}`,
+      `${FAULT_ENV}=${JSON.stringify(spec)} is not <point>[:<n>]; points: ${ALL_POINTS.join(', ')}`,
     );
   }
   return { point, remaining };

@@ -36,12 +36,13 @@ describe('Identity and the Controller RPCs around volumes', () => {
   });
   after(async () => sandbox.cleanup());
 
-  it('GetPluginInfo reports the configured name and the package version', async () => {
+  it('GetPluginInfo reports the configured name, the package version, the pool and the node', async () => {
     const { createRequire } = await import('node:module');
     const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
     const info = await driver.client.getPluginInfo();
     assert.equal(info.name, 'dolly.example.org');
     assert.equal(info.vendor_version, pkg.version);
+    assert.deepEqual(info.manifest, { 'dolly.csi.dev/pool': pool, 'dolly.csi.dev/node': NODE_ID });
   });
 
   it('GetPluginCapabilities: controller service and topology, nothing alpha', async () => {

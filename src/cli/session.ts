@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { isNamespaceName, namespaceProblem, objectNameProblem } from '../k8s/names.js';
+import type { NamespaceName, ObjectName } from '../k8s/names.js';
+import { QuantityError, parseStorageQuantity } from '../k8s/quantity.js';
+import { initializeCatalog } from '../local/classes.js';
+import { LocalContext } from '../local/context.js';
+import { UserError } from '../local/errors.js';
+
+export const DEFAULT_SOCKET = '/run/dolly/csi.sock';
+
+/** Options every client command has (from the program, the command and its parents). */
+export interface ClientOptions {
+  socket: string;
+  namespace?: string;
+  allNamespaces?: boolean;
+  output?: string;
+  json?: boolean;
+}
+
+export function optionsOf(command: Command): ClientOptions {
+  return command.optsWithGlobals<ClientOptions>();
+}
+
+/** Connects to the driver, runs `work`, closes the connection whatever happens. */
+export async function withContext<T>(
+  command: Command,
+  work: (context: LocalContext) => Promise<T>,
+): Promise<T> {
+  const context = await LocalContext.connect(optionsOf(command).socket);
+  try {
+    await initializeCatalog(context);
+    return await work(context);
+  } finally {
+    context.close();
+  }
+}
+
+export function namespaceOf(command: Command): { namespace: NamespaceName; explicit: boolean } {
+  const value = optionsOf(command).namespace ?? 'default';
+  if (!isNamespaceName(value)) throw new UserError(`--namespace: ${namespaceProblem(value) ?? ''}`, 2);
+  return { namespace: value, explicit: command.getOptionValueSourceWithGlobals('namespace') === 'cli' };
+}
+
+/** The namespace to list: undefined with --all-namespaces. */
+export function listNamespace(command: Command): NamespaceName | undefined {
+  return optionsOf(command).allNamespaces ? undefined : namespaceOf(command).namespace;
+}
+
+export function objectName(value: string, what: string): ObjectName {
+  const problem = objectNameProblem(value);
+  if (problem !== undefined) throw new UserError(`${what}: ${problem}`, 2);
+  return value as ObjectName;
+}
+
+/** Checks a size argument (a Kubernetes quantity) and returns it as written. */
+export function sizeArgument(value: string, what: string): string {
+  try {
+    if (parseStorageQuantity(value) <= 0) throw new UserError(`${what} must be larger than 0`, 2);
+  } catch (error) {
+    if (error instanceof QuantityError) throw new UserError(`${what}: ${error.message}`, 2);
+    throw error;
+  }
+  return value;
+}
+
+/** --json, or -o json/yaml/wide. */
+export function outputFormat(command: Command): 'table' | 'wide' | 'json' | 'yaml' {
+  const options = optionsOf(command);
+  if (options.json) return 'json';
+  const output = options.output;
+  if (output === undefined) return 'table';
+  if (output === 'wide' || output === 'json' || output === 'yaml') return output;
+  throw new UserError(`-o ${output}: use wide, json or yaml`, 2);
+}
