@@ -291,7 +291,7 @@ async function provision(context: LocalContext, record: PendingClaim): Promise<v
   const { namespace, name } = record.object.metadata;
   let response;
   try {
-    response = await context.client.createVolume(request);
+    response = await context.timed('CreateVolume', () => context.client.createVolume(request));
   } catch (error) {
     if (isRefusal(error)) {
       await context.catalog.remove(claimKey(namespace, name));

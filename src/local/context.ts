@@ -63,6 +63,17 @@ export class LocalContext {
     return join(dirname(this.socketPath), 'staging');
   }
 
+  /** Called with the duration of each CreateVolume and CreateSnapshot (the demo's timings). */
+  observeCopy: (rpc: 'CreateVolume' | 'CreateSnapshot', milliseconds: number) => void = () => undefined;
+
+  /** Runs one CSI call and reports how long the driver took to `observeCopy`. */
+  async timed<T>(rpc: 'CreateVolume' | 'CreateSnapshot', call: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const result = await call();
+    this.observeCopy(rpc, performance.now() - started);
+    return result;
+  }
+
   fail(error: unknown, doing: string): UserError {
     return csiFailure(error, doing, this.socketPath);
   }

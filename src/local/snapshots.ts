@@ -129,7 +129,9 @@ async function take(context: LocalContext, record: PendingSnapshot): Promise<voi
   if (!pending) throw new UserError(`${what} is Pending without its request; delete it and apply it again`);
   let response;
   try {
-    response = await context.client.createSnapshot(createRequest(record, pending));
+    response = await context.timed('CreateSnapshot', () =>
+      context.client.createSnapshot(createRequest(record, pending)),
+    );
   } catch (error) {
     if (isRefusal(error)) {
       await context.catalog.remove(snapshotKey(namespace, name));

@@ -49,16 +49,17 @@ export function demoCommand(): Command {
         write('');
         write(
           table(
-            ['COPY', 'TIME', 'POOL SPACE USED'],
+            ['COPY', 'DRIVER', 'WHOLE APPLY', 'POOL SPACE USED'],
             result.copies.map((copy) => [
               copy.what,
               `${copy.milliseconds.toFixed(1)} ms`,
+              `${copy.applyMilliseconds.toFixed(1)} ms`,
               formatBytes(copy.poolBytesUsed),
             ]),
           ),
         );
         write(
-          `(each copy of ${formatBytes(dataBytes)} of data; the pool space is statfs's used before and after, the source synced first)`,
+          `(each a copy of ${formatBytes(dataBytes)} of data in a mounted volume, frozen for the copy. DRIVER: the CreateVolume or CreateSnapshot call; WHOLE APPLY adds the catalog's fsynced records. Pool space: statfs's used before and after, the source synced first.)`,
         );
       }
       const failed = result.checks.filter((check) => !check.passed);

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { describe, it } from 'node:test';
+import { dolly } from '../helpers/cli.js';
+import { mountsUnder } from '../helpers/sandbox.js';
+
+interface DemoJson {
+  checks: { what: string; passed: boolean }[];
+  copies: { what: string; milliseconds: number; applyMilliseconds: number; poolBytesUsed: number }[];
+  dataBytes: number;
+  sharing: { allocatedBytes: number; physicalBytes: number };
+}
+
+async function demoDirs(): Promise<string[]> {
+  return (await readdir(tmpdir())).filter((name) => name.startsWith('dolly-demo-'));
+}
+
+/** `dolly demo` needs no driver: it starts its own on a scratch pool, runs the seed scenario, cleans up. */
+describe('dolly demo', () => {
+  it('runs the seed scenario to the end, its checks pass, and it leaves nothing behind', async () => {
+    const before = await demoDirs();
+    const result = await dolly('/nonexistent/no-driver-needed.sock', ['demo', '--data', '16Mi', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout) as DemoJson;
+    assert.equal(report.dataBytes, 16 * 1024 ** 2);
+    assert.ok(report.checks.length >= 8);
+    assert.deepEqual(
+      report.checks.filter((check) => !check.passed),
+      [],
+    );
+    assert.deepEqual(
+      report.copies.map((copy) => copy.what),
+      [
+        'clone of pvc-1',
+        'larger clone of clone-of-pvc-1',
+        'snapshot of clone-of-pvc-1',
+        'restore of snapshot-1',
+      ],
+    );
+    for (const copy of report.copies) {
+      assert.ok(Number.isFinite(copy.milliseconds) && copy.milliseconds > 0, `${copy.what} was timed`);
+      assert.ok(
+        copy.poolBytesUsed < report.dataBytes,
+        `${copy.what} took ${copy.poolBytesUsed} bytes: no copy of the data`,
+      );
+    }
+    // Three volumes and a snapshot hold the 16 MiB: the extent maps show it stored about once.
+    assert.ok(report.sharing.allocatedBytes >= 3 * report.dataBytes, JSON.stringify(report.sharing));
+    assert.ok(report.sharing.physicalBytes < 2 * report.dataBytes, JSON.stringify(report.sharing));
+    assert.deepEqual(await demoDirs(), before, 'the scratch directory is gone');
+    for (const dir of (await demoDirs()).map((name) => `${tmpdir()}/${name}`))
+      assert.deepEqual(await mountsUnder(dir), []);
+  });
+});
