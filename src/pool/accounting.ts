@@ -79,11 +79,11 @@ export async function measurePoolSpace(
     if (errnoCode(error) === 'ENOENT') throw notFound(`pool directory ${poolRoot} does not exist`);
     throw error;
   });
-  if (!(await stat(root)).isDirectory()) throw notFound(`pool directory ${poolRoot} is not a directory`);
+  const rootStat = await stat(root);
+  if (!rootStat.isDirectory()) throw notFound(`pool directory ${poolRoot} is not a directory`);
   const layout = new PoolLayout(root);
-  const [fs, rootStat, volumeIds, snapshotIds] = await Promise.all([
+  const [fs, volumeIds, snapshotIds] = await Promise.all([
     statfs(root),
-    stat(root),
     entries(layout.volumesDir, isVolumeId),
     entries(layout.snapshotsDir, isSnapshotId),
   ]);
