@@ -3,7 +3,7 @@ import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 
 /**
- * Every program the driver runs (src/host/*.ts, through `run`), with the Debian package that
+ * Every program the driver runs (src/host/*.ts, through `run` or `runLines`), with the Debian package that
  * ships it. The one list: the container image installs exactly these packages (Dockerfile),
  * CI installs them (.ci/run), `dolly serve` checks them at start, and a unit test keeps all of
  * those and the `run('<program>')` calls in src/host in agreement. Package names are Debian 12's
@@ -22,6 +22,7 @@ export const HOST_TOOLS = [
   { program: 'mkfs.xfs', debianPackage: 'xfsprogs' },
   { program: 'xfs_growfs', debianPackage: 'xfsprogs' },
   { program: 'xfs_repair', debianPackage: 'xfsprogs' },
+  { program: 'xfs_io', debianPackage: 'xfsprogs' },
 ] as const;
 
 export type HostTool = (typeof HOST_TOOLS)[number];

@@ -8,13 +8,13 @@ import { ROOT } from '../helpers/k8s.js';
 
 const programs = HOST_TOOLS.map((tool) => tool.program);
 
-/** The programs src/host/*.ts runs: run('<program>', …) and the [program, args] pairs it picks from. */
+/** The programs src/host/*.ts runs: run('<program>', …), runLines('<program>', …) and the [program, args] pairs it picks from. */
 async function programsRunInSrcHost(): Promise<Set<string>> {
   const dir = join(ROOT, 'src', 'host');
   const found = new Set<string>();
   for (const name of (await readdir(dir)).filter((file) => file.endsWith('.ts') && file !== 'tools.ts')) {
     const source = await readFile(join(dir, name), 'utf8');
-    for (const match of source.matchAll(/\brun\(\s*'([^']+)'/g)) found.add(match[1] as string);
+    for (const match of source.matchAll(/\brun(?:Lines)?\(\s*'([^']+)'/g)) found.add(match[1] as string);
     for (const match of source.matchAll(/\[\s*'([a-z0-9_.]+)',\s*\[/g)) found.add(match[1] as string);
   }
   return found;
@@ -96,10 +96,15 @@ describe('host tools: one list for the driver, the image and CI', () => {
       // Present but not executable counts as missing: execFile could not run it.
       await writeFile(join(first, 'xfs_growfs'), '#!/bin/sh\n');
       const missing = await missingHostTools([first, second].join(delimiter));
-      assert.deepEqual(missing.map((tool) => tool.program).sort(), ['mkfs.xfs', 'xfs_growfs', 'xfs_repair']);
+      assert.deepEqual(missing.map((tool) => tool.program).sort(), [
+        'mkfs.xfs',
+        'xfs_growfs',
+        'xfs_io',
+        'xfs_repair',
+      ]);
       assert.equal(
         describeMissingTools(missing),
-        'host tools missing from PATH: mkfs.xfs, xfs_growfs, xfs_repair; install the packages that provide them (on Debian/Ubuntu: apt-get install xfsprogs)',
+        'host tools missing from PATH: mkfs.xfs, xfs_growfs, xfs_repair, xfs_io; install the packages that provide them (on Debian/Ubuntu: apt-get install xfsprogs)',
       );
       assert.equal((await missingHostTools(undefined)).length, HOST_TOOLS.length);
     });
