@@ -72,3 +72,24 @@ export function outputFormat(command: Command): 'table' | 'wide' | 'json' | 'yam
   if (output === 'wide' || output === 'json' || output === 'yaml') return output;
   throw new UserError(`-o ${output}: use wide, json or yaml`, 2);
 }
+
+/**
+ * Runs `work` for each name, going on past failures as kubectl does: each failure is one line on
+ * stderr, and the command fails at the end if any did.
+ */
+export async function forEachName<T extends string>(
+  names: T[],
+  work: (name: T) => Promise<void>,
+): Promise<void> {
+  let failed = 0;
+  for (const name of names) {
+    try {
+      await work(name);
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      failed += 1;
+      process.stderr.write(`dolly: ${error.message}\n`);
+    }
+  }
+  if (failed > 0) throw new UserError(`${failed} of ${names.length} not done`);
+}

@@ -8,7 +8,10 @@ const QUIET_MS = 1000;
  * Progress for a step on a terminal: after a second, a spinner with the step's name and the
  * time so far on stderr, replaced by "name: done in 3.2 s" at the end. Off the terminal, nothing.
  */
-export function terminalSteps(stream: NodeJS.WriteStream = process.stderr): StepRunner {
+export function terminalSteps(
+  stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'> = process.stderr,
+  quietMs = QUIET_MS,
+): StepRunner {
   if (!stream.isTTY) return (_label, work) => work();
   return async (label, work) => {
     const started = Date.now();
@@ -23,7 +26,7 @@ export function terminalSteps(stream: NodeJS.WriteStream = process.stderr): Step
     const start = setTimeout(() => {
       draw();
       timer = setInterval(draw, 100);
-    }, QUIET_MS);
+    }, quietMs);
     let outcome = 'failed';
     try {
       const result = await work();

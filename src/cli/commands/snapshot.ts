@@ -4,7 +4,14 @@ import { applySnapshot, deleteSnapshot } from '../../local/snapshots.js';
 import { UserError } from '../../local/errors.js';
 import { snapshotViews } from '../../local/views.js';
 import { json, table, write, yaml } from '../output.js';
-import { listNamespace, namespaceOf, objectName, outputFormat, withContext } from '../session.js';
+import {
+  forEachName,
+  listNamespace,
+  namespaceOf,
+  objectName,
+  outputFormat,
+  withContext,
+} from '../session.js';
 
 function where(namespace: string): string {
   return namespace === 'default' ? '' : ` in namespace ${namespace}`;
@@ -98,10 +105,10 @@ export function snapshotCommand(): Command {
       const { namespace } = namespaceOf(command);
       const checked = names.map((name) => objectName(name, 'snapshot name'));
       await withContext(command, async (context) => {
-        for (const name of checked) {
+        await forEachName(checked, async (name) => {
           await deleteSnapshot(context, namespace, name);
           write(`snapshot ${name}${where(namespace)} deleted`);
-        }
+        });
       });
     });
 

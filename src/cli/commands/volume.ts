@@ -17,6 +17,7 @@ import {
   listNamespace,
   namespaceOf,
   objectName,
+  forEachName,
   outputFormat,
   sizeArgument,
   withContext,
@@ -388,10 +389,10 @@ export function volumeCommand(): Command {
       const { namespace } = namespaceOf(command);
       const checked = names.map((name) => objectName(name, 'volume name'));
       await withContext(command, async (context) => {
-        for (const name of checked) {
+        await forEachName(checked, async (name) => {
           await deleteClaim(context, namespace, name);
           write(`volume ${name}${where(namespace)} deleted`);
-        }
+        });
       });
     });
 
