@@ -33,7 +33,11 @@ export async function applySnapshot(context: LocalContext, snapshot: VolumeSnaps
   try {
     const existing = await context.catalog.get(key);
     if (existing) {
-      if (!sameValue(existing.object.spec, snapshot.spec)) {
+      const sameSpec =
+        sameValue(existing.object.spec.source, snapshot.spec.source) &&
+        (snapshot.spec.volumeSnapshotClassName === undefined ||
+          snapshot.spec.volumeSnapshotClassName === existing.snapshotClassName);
+      if (!sameSpec) {
         throw new UserError(
           `${what} exists with another spec, and a VolumeSnapshot cannot change; delete it and apply it again`,
         );

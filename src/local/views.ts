@@ -129,11 +129,9 @@ export function claimObject(record: ClaimRecord): Record<string, unknown> {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: { ...object.metadata, uid: record.uid, creationTimestamp: record.createdAt },
-    spec: {
-      ...object.spec,
-      storageClassName: record.storageClassName,
-      ...(record.volume && { volumeName: record.volume.id }),
-    },
+    // No spec.volumeName: there is no PersistentVolume object here, and the output must apply
+    // again unchanged. The CSI volume ID is in `-o wide` and `dolly volume ls --json`.
+    spec: { ...object.spec, storageClassName: record.storageClassName },
     status: {
       phase: record.phase,
       ...(record.volume && {

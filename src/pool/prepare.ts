@@ -88,7 +88,10 @@ export async function preparePool(options: PrepareOptions): Promise<PreparedPool
   const started = Date.now();
   await createEmbedded(backingFile, dir, options.embeddedSizeBytes);
   // The one slow step of a first start (mkfs.xfs): say when it is over, not only when it began.
-  options.log('the embedded XFS pool is made and mounted', { pool: dir, seconds: (Date.now() - started) / 1000 });
+  options.log('the embedded XFS pool is made and mounted', {
+    pool: dir,
+    seconds: (Date.now() - started) / 1000,
+  });
   return embeddedPool(dir, backingFile);
 }
 

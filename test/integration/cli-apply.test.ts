@@ -246,6 +246,12 @@ ${claim(
       snapshots.items.map((s) => [s.metadata.name, s.status.readyToUse, s.status.restoreSize]),
       [['snap-1', true, '5Gi']],
     );
+    // What `get -o yaml` prints applies again unchanged (the server-set fields are dropped).
+    for (const kind of ['pvc', 'volumesnapshot']) {
+      const name = kind === 'pvc' ? 'from-snap' : 'snap-1';
+      const yaml = await dollyOk(socket, ['get', kind, name, '-n', 'myns', '-o', 'yaml']);
+      assert.match(await dollyOk(socket, ['apply', '-f', '-'], { stdin: yaml }), / unchanged\n$/);
+    }
     await refused(
       claim(
         'too-small',
@@ -383,6 +389,41 @@ parameters: {csi.storage.k8s.io/fstype: xfs}
       await dollyOk(socket, ['delete', 'pvc', 'crashy']);
       assert.equal((await driver.client.listVolumes({})).entries.length, before);
     }
+  });
+
+  it('commands at the same time: one name is made once, clones of one source all succeed', async () => {
+    const before = (await driver.client.listVolumes({})).entries.length;
+    const creates = await Promise.all(
+      Array.from({ length: 4 }, () => dolly(socket, ['volume', 'create', 'race', '--size', '16Mi'])),
+    );
+    assert.deepEqual(creates.map((result) => result.code).sort(), [0, 1, 1, 1]);
+    for (const result of creates.filter((r) => r.code === 1))
+      assert.match(result.stderr, /race already exists/);
+    const clones = await Promise.all(
+      Array.from({ length: 5 }, (_, index) => dolly(socket, ['volume', 'clone', 'race', `race-${index}`])),
+    );
+    assert.deepEqual(
+      clones.map((result) => result.code),
+      [0, 0, 0, 0, 0],
+      clones.map((r) => r.stderr).join(''),
+    );
+    const yaml = claim(
+      'race-apply',
+      'default',
+      '  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 16Mi}}\n',
+    );
+    const applies = await Promise.all(Array.from({ length: 3 }, () => apply(yaml)));
+    assert.deepEqual(applies.map((result) => result.stdout.trim().split(' ').pop()).sort(), [
+      'created',
+      'unchanged',
+      'unchanged',
+    ]);
+    assert.equal((await driver.client.listVolumes({})).entries.length, before + 7);
+    const tree = await dollyJson<{ name: string; children: { name: string }[] }[]>(socket, [
+      'volume',
+      'tree',
+    ]);
+    assert.equal(tree.find((node) => node.name === 'race')?.children.length, 5);
   });
 
   it('delete -f deletes what a file names; again is not found (exit 1) unless --ignore-not-found', async () => {

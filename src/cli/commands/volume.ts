@@ -11,7 +11,7 @@ import { mountClaim, unmountClaim, unmountTarget } from '../../local/mounts.js';
 import { snapshotKey } from '../../local/snapshots.js';
 import { lineage, snapshotViews, volumeViews } from '../../local/views.js';
 import type { LineageNode, VolumeView } from '../../local/views.js';
-import { json, table, tree, write } from '../output.js';
+import { json, table, tree, write, yaml } from '../output.js';
 import type { TreeNode } from '../output.js';
 import {
   listNamespace,
@@ -342,8 +342,7 @@ export function volumeCommand(): Command {
       await withContext(command, async (context) => {
         const views = await volumeViews(context, namespace);
         if (format === 'json' || format === 'yaml') {
-          const { json: toJson, yaml } = await import('../output.js');
-          write(format === 'json' ? toJson(views) : yaml(views));
+          write(format === 'json' ? json(views) : yaml(views));
           return;
         }
         const text = lsTable(views, format === 'wide', namespace === undefined);
