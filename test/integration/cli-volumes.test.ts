@@ -35,13 +35,14 @@ describe('dolly volume / snapshot / status', () => {
   let sandbox: Sandbox;
   let driver: Driver;
   let socket: string;
+  let pool: string;
   const run = (...args: string[]): Promise<string> => dollyOk(socket, args);
   const ls = async (): Promise<Map<string, VolumeRow>> =>
     new Map((await dollyJson<VolumeRow[]>(socket, ['volume', 'ls'])).map((row) => [row.name, row]));
 
   before(async () => {
     sandbox = await Sandbox.create('cli-volumes');
-    const pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.xfsPool('pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool });
     socket = driver.socketPath;
   });
@@ -261,6 +262,20 @@ describe('dolly volume / snapshot / status', () => {
     const gone = await dolly(socket, ['volume', 'rm', 'pg-data']);
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /persistentvolumeclaim pg-data not found/);
+  });
+
+  it('a mount point inside the pool, or reached through a symlink into it, is refused and nothing is mounted', async () => {
+    await run('volume', 'create', 'hostile', '--size', '16Mi');
+    const inside = await dolly(socket, ['volume', 'mount', 'hostile', join(pool, 'volumes')]);
+    assert.equal(inside.code, 1);
+    assert.match(inside.stderr, /is inside the pool/);
+    const { symlink } = await import('node:fs/promises');
+    await symlink(pool, sandbox.path('to-pool'));
+    const viaLink = await dolly(socket, ['volume', 'mount', 'hostile', sandbox.path('to-pool', 'catalog')]);
+    assert.equal(viaLink.code, 1);
+    assert.match(viaLink.stderr, /inside the pool/);
+    assert.deepEqual((await ls()).get('hostile')?.mounts, []);
+    await run('volume', 'rm', 'hostile');
   });
 
   it('no driver at the socket: one line saying how to start one', async () => {

@@ -50,7 +50,7 @@ describe('terminal progress', () => {
 
   it('a step that outlasts the quiet time shows a spinner, then how it ended', async () => {
     const tty = stream(true);
-    const step = terminalSteps(tty as unknown as NodeJS.WriteStream, 0);
+    const step = terminalSteps(tty, 0);
     assert.equal(
       await step('making a filesystem', () => new Promise((resolve) => setTimeout(() => resolve(7), 250))),
       7,
@@ -68,12 +68,9 @@ describe('terminal progress', () => {
 
   it('off a terminal, or for a quick step, nothing is drawn', async () => {
     const pipe = stream(false);
-    await terminalSteps(pipe as unknown as NodeJS.WriteStream, 0)(
-      'x',
-      () => new Promise((resolve) => setTimeout(resolve, 50)),
-    );
+    await terminalSteps(pipe, 0)('x', () => new Promise((resolve) => setTimeout(resolve, 50)));
     const tty = stream(true);
-    await terminalSteps(tty as unknown as NodeJS.WriteStream)('y', () => Promise.resolve());
+    await terminalSteps(tty)('y', () => Promise.resolve());
     assert.equal(pipe.text + tty.text, '');
   });
 });

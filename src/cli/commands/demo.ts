@@ -44,7 +44,7 @@ export function demoCommand(): Command {
       } finally {
         await step("stopping the demo's driver and removing its scratch pool", () => driver.stop());
       }
-      if (options.json) write(json(result));
+      if (options.json) write(json({ ...result, scratchDir: driver.dir }));
       else {
         write('');
         write(
