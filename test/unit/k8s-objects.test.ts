@@ -1,31 +1,28 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import type { NamespaceName } from '../../src/k8s/names.js';
 import { namespaceProblem, objectNameProblem } from '../../src/k8s/names.js';
 import { parseManifestObject } from '../../src/k8s/objects.js';
+import { SEED_CLONE_YAML } from '../../src/cli/demo/scenario.js';
 
 const ns = 'default' as NamespaceName;
 const read = (text: string): ReturnType<typeof parseManifestObject> => parseManifestObject(parse(text), ns);
 
 describe('Kubernetes objects read strictly', () => {
-  it("reads the Kubernetes page's clone as written (4-space metadata, no apiGroup)", () => {
-    const claim = read(`apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-    name: clone-of-pvc-1
-    namespace: myns
-spec:
-  accessModes:
-  - ReadWriteOnce
-  storageClassName: cloning
-  resources:
-    requests:
-      storage: 5Gi
-  dataSource:
-    kind: PersistentVolumeClaim
-    name: pvc-1
-`);
+  it("reads the Kubernetes page's clone as written (4-space metadata, no apiGroup)", async () => {
+    const example = fileURLToPath(
+      new URL('../../../deploy/examples/kubernetes-docs/02-clone-of-pvc-1.yaml', import.meta.url),
+    );
+    const withoutComments = (await readFile(example, 'utf8')).replace(/^#.*\n/gm, '');
+    assert.equal(
+      SEED_CLONE_YAML,
+      withoutComments,
+      "the demo applies the page's YAML, as the example file keeps it",
+    );
+    const claim = read(SEED_CLONE_YAML);
     assert.equal(claim.kind, 'PersistentVolumeClaim');
     if (claim.kind !== 'PersistentVolumeClaim') return;
     assert.equal(claim.metadata.namespace, 'myns');

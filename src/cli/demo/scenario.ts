@@ -32,6 +32,22 @@ spec:
     name: pvc-1
 `;
 
+/** A claim in the demo's namespace and class, with a data source or none. */
+function claimYaml(name: string, storage: string, dataSource = ''): string {
+  return `apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: ${name}
+  namespace: myns
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: cloning
+  resources:
+    requests:
+      storage: ${storage}
+${dataSource === '' ? '' : `  dataSource: ${dataSource}\n`}`;
+}
+
 function sourceYaml(driverName: string): string {
   return `apiVersion: storage.k8s.io/v1
 kind: StorageClass
@@ -42,40 +58,20 @@ allowVolumeExpansion: true
 parameters:
   csi.storage.k8s.io/fstype: ext4
 ---
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: pvc-1
-  namespace: myns
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: cloning
-  resources:
-    requests:
-      storage: 5Gi
-`;
+${claimYaml('pvc-1', '5Gi')}`;
 }
 
-function largerCloneYaml(): string {
-  return `apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: larger-clone
-  namespace: myns
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: cloning
-  resources:
-    requests:
-      storage: 8Gi
-  dataSource:
-    kind: PersistentVolumeClaim
-    name: clone-of-pvc-1
-`;
-}
-
-function snapshotYaml(): string {
-  return `apiVersion: snapshot.storage.k8s.io/v1
+const LARGER_CLONE_YAML = claimYaml(
+  'larger-clone',
+  '8Gi',
+  '{kind: PersistentVolumeClaim, name: clone-of-pvc-1}',
+);
+const RESTORE_YAML = claimYaml(
+  'restored-1',
+  '5Gi',
+  '{apiGroup: snapshot.storage.k8s.io, kind: VolumeSnapshot, name: snapshot-1}',
+);
+const SNAPSHOT_YAML = `apiVersion: snapshot.storage.k8s.io/v1
 kind: VolumeSnapshot
 metadata:
   name: snapshot-1
@@ -84,26 +80,6 @@ spec:
   source:
     persistentVolumeClaimName: clone-of-pvc-1
 `;
-}
-
-function restoreYaml(): string {
-  return `apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: restored-1
-  namespace: myns
-spec:
-  accessModes: [ReadWriteOnce]
-  storageClassName: cloning
-  resources:
-    requests:
-      storage: 5Gi
-  dataSource:
-    apiGroup: snapshot.storage.k8s.io
-    kind: VolumeSnapshot
-    name: snapshot-1
-`;
-}
 
 export interface DemoOptions {
   /** Bytes of random data written into the source before it is cloned. */
@@ -239,7 +215,7 @@ export async function runDemo(
   check('pvc-1 deleted: clone-of-pvc-1 still holds the original', (await digest(clone)) === original);
 
   say('4. a larger clone (8Gi) of clone-of-pvc-1');
-  await copy('larger clone of clone-of-pvc-1', largerCloneYaml(), 'larger-clone.yaml', clone);
+  await copy('larger clone of clone-of-pvc-1', LARGER_CLONE_YAML, 'larger-clone.yaml', clone);
   const larger = await mount('larger-clone');
   const largerFs = await statfs(larger);
   check('larger-clone holds the same data', (await digest(larger)) === original);
@@ -249,10 +225,10 @@ export async function runDemo(
   );
 
   say('5. a snapshot of clone-of-pvc-1, a change, and a restore');
-  await copy('snapshot of clone-of-pvc-1', snapshotYaml(), 'snapshot-1.yaml', clone);
+  await copy('snapshot of clone-of-pvc-1', SNAPSHOT_YAML, 'snapshot-1.yaml', clone);
   await writeFile(join(clone, 'hello.txt'), 'changed after the snapshot\n');
   await run('sync', ['-f', clone]);
-  await copy('restore of snapshot-1', restoreYaml(), 'restored-1.yaml', clone);
+  await copy('restore of snapshot-1', RESTORE_YAML, 'restored-1.yaml', clone);
   const restored = await mount('restored-1');
   check(
     "restored-1 holds the snapshot's data, not the later change",
