@@ -274,6 +274,19 @@ ${claim(
       'apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: keep}\nprovisioner: dolly.csi.dev\nreclaimPolicy: Retain\n',
       /reclaimPolicy Retain is not supported/,
     );
+    // A class's parameters reach CreateVolume (the reserved csi.storage.k8s.io/ ones excepted):
+    // this driver has none of its own, and its refusal comes back naming the key.
+    const tuned =
+      'apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: tuned}\nprovisioner: dolly.csi.dev\nparameters: {iops: "9000"}\n';
+    assert.equal((await apply(tuned)).code, 0);
+    await refused(
+      claim(
+        'tuned-claim',
+        'default',
+        '  accessModes: [ReadWriteOnce]\n  storageClassName: tuned\n  resources: {requests: {storage: 16Mi}}\n',
+      ),
+      /persistentvolumeclaim tuned-claim refused: unknown parameters "iops"; Dolly accepts only csi\.storage\.k8s\.io\/\* keys \(INVALID_ARGUMENT\)/,
+    );
     const plain = claim(
       'plain',
       'default',
