@@ -1,10 +1,11 @@
-import type { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { isNamespaceName, namespaceProblem, objectNameProblem } from '../k8s/names.js';
 import type { NamespaceName, ObjectName } from '../k8s/names.js';
 import { QuantityError, parseStorageQuantity } from '../k8s/quantity.js';
 import { initializeCatalog } from '../local/classes.js';
 import { LocalContext } from '../local/context.js';
 import { UserError } from '../local/errors.js';
+import { write } from './output.js';
 
 export const DEFAULT_SOCKET = '/run/dolly/csi.sock';
 
@@ -92,4 +93,32 @@ export async function forEachName<T extends string>(
     }
   }
   if (failed > 0) throw new UserError(`${failed} of ${names.length} not done`);
+}
+
+/** " in namespace x" for messages, nothing for the default namespace. */
+export function where(namespace: string): string {
+  return namespace === 'default' ? '' : ` in namespace ${namespace}`;
+}
+
+/** `dolly volume rm` / `dolly snapshot rm`: delete each name, going on past failures. */
+export function removeCommand(
+  word: 'volume' | 'snapshot',
+  description: string,
+  remove: (context: LocalContext, namespace: NamespaceName, name: ObjectName) => Promise<void>,
+): Command {
+  return new Command('rm')
+    .argument('<names...>')
+    .alias('delete')
+    .description(description)
+    .addOption(new Option('-n, --namespace <namespace>', `namespace of the ${word}s`).default('default'))
+    .action(async (names: string[], _options: object, command: Command) => {
+      const { namespace } = namespaceOf(command);
+      const checked = names.map((name) => objectName(name, `${word} name`));
+      await withContext(command, async (context) => {
+        await forEachName(checked, async (name) => {
+          await remove(context, namespace, name);
+          write(`${word} ${name}${where(namespace)} deleted`);
+        });
+      });
+    });
 }

@@ -5,17 +5,14 @@ import { UserError } from '../../local/errors.js';
 import { snapshotViews } from '../../local/views.js';
 import { json, table, write, yaml } from '../output.js';
 import {
-  forEachName,
   listNamespace,
   namespaceOf,
   objectName,
   outputFormat,
   withContext,
+  removeCommand,
+  where,
 } from '../session.js';
-
-function where(namespace: string): string {
-  return namespace === 'default' ? '' : ` in namespace ${namespace}`;
-}
 
 export function snapshotCommand(): Command {
   const snapshot = new Command('snapshot').description(
@@ -96,21 +93,9 @@ export function snapshotCommand(): Command {
       });
     });
 
-  snapshot
-    .command('rm <names...>')
-    .alias('delete')
-    .description('delete snapshots; volumes restored from them stay')
-    .addOption(new Option('-n, --namespace <namespace>', 'namespace of the snapshots').default('default'))
-    .action(async (names: string[], _options: object, command: Command) => {
-      const { namespace } = namespaceOf(command);
-      const checked = names.map((name) => objectName(name, 'snapshot name'));
-      await withContext(command, async (context) => {
-        await forEachName(checked, async (name) => {
-          await deleteSnapshot(context, namespace, name);
-          write(`snapshot ${name}${where(namespace)} deleted`);
-        });
-      });
-    });
+  snapshot.addCommand(
+    removeCommand('snapshot', 'delete snapshots; volumes restored from them stay', deleteSnapshot),
+  );
 
   return snapshot;
 }

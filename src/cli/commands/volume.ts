@@ -17,10 +17,11 @@ import {
   listNamespace,
   namespaceOf,
   objectName,
-  forEachName,
   outputFormat,
   sizeArgument,
   withContext,
+  removeCommand,
+  where,
 } from '../session.js';
 import { terminalSteps } from '../terminal-progress.js';
 
@@ -78,10 +79,6 @@ async function capacityOf(
 ): Promise<string> {
   const record = await context.catalog.get(claimKey(namespace, name));
   return record?.volume ? formatQuantity(record.volume.capacityBytes) : '?';
-}
-
-function where(namespace: string): string {
-  return namespace === 'default' ? '' : ` in namespace ${namespace}`;
 }
 
 function mountedAt(view: VolumeView): string {
@@ -379,21 +376,13 @@ export function volumeCommand(): Command {
       });
     });
 
-  volume
-    .command('rm <names...>')
-    .alias('delete')
-    .description('delete volumes (refused while mounted); their clones and snapshots stay')
-    .addOption(namespaceOption())
-    .action(async (names: string[], _options: object, command: Command) => {
-      const { namespace } = namespaceOf(command);
-      const checked = names.map((name) => objectName(name, 'volume name'));
-      await withContext(command, async (context) => {
-        await forEachName(checked, async (name) => {
-          await deleteClaim(context, namespace, name);
-          write(`volume ${name}${where(namespace)} deleted`);
-        });
-      });
-    });
+  volume.addCommand(
+    removeCommand(
+      'volume',
+      'delete volumes (refused while mounted); their clones and snapshots stay',
+      deleteClaim,
+    ),
+  );
 
   return volume;
 }
