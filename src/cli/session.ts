@@ -122,3 +122,10 @@ export function removeCommand(
       });
     });
 }
+
+/** -n and -A, as every listing takes them. */
+export function listOptions(command: Command): Command {
+  return command
+    .addOption(new Option('-n, --namespace <namespace>', 'namespace to list').default('default'))
+    .option('-A, --all-namespaces', 'list every namespace');
+}

@@ -12,6 +12,7 @@ import {
   withContext,
   removeCommand,
   where,
+  listOptions,
 } from '../session.js';
 
 export function snapshotCommand(): Command {
@@ -53,12 +54,7 @@ export function snapshotCommand(): Command {
       });
     });
 
-  snapshot
-    .command('ls')
-    .alias('list')
-    .description('list snapshots')
-    .addOption(new Option('-n, --namespace <namespace>', 'namespace to list').default('default'))
-    .option('-A, --all-namespaces', 'list every namespace')
+  listOptions(snapshot.command('ls').alias('list').description('list snapshots'))
     .option('-o, --output <format>', 'wide, json or yaml')
     .option('--json', 'JSON (same as -o json)')
     .action(async (_options: object, command: Command) => {

@@ -22,17 +22,12 @@ import {
   withContext,
   removeCommand,
   where,
+  listOptions,
 } from '../session.js';
 import { terminalSteps } from '../terminal-progress.js';
 
 function namespaceOption(): Option {
   return new Option('-n, --namespace <namespace>', 'namespace of the volume').default('default');
-}
-
-function listOptions(command: Command): Command {
-  return command
-    .addOption(new Option('-n, --namespace <namespace>', 'namespace to list').default('default'))
-    .option('-A, --all-namespaces', 'list every namespace');
 }
 
 function claimObject(
