@@ -22,7 +22,7 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts
 # ---- runtime: slim Debian, Node.js 20, the host tools ----
 FROM node:20.19-bookworm-slim AS runtime
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends e2fsprogs mount util-linux xfsprogs \
+    && apt-get install -y --no-install-recommends btrfs-progs e2fsprogs mount util-linux xfsprogs \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json

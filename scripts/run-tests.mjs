@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // Runs the compiled test files with Node's test runner. The integration tests need root, loop
-// devices, mkfs.xfs and mounts; they are never skipped: if the machine cannot run them this
-// script says why and fails, so a green run always means they ran.
+// devices, mkfs.xfs, mkfs.btrfs and mounts; they are never skipped: if the machine cannot run
+// them this script says why and fails, so a green run always means they ran.
+//
+// Two passes, one per pool backend: every file runs on an XFS pool (reflink backend), then every
+// file that makes its pool with Sandbox.pool() runs again on a btrfs pool (subvolume backend).
+// DOLLY_TEST_POOL_FS=xfs or =btrfs runs only that backend's pass.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -18,11 +22,22 @@ function fail(message) {
 if (process.getuid?.() !== 0) {
   fail('the tests create loop devices, XFS pools and mounts, so they must run as root (sudo npm test)');
 }
-for (const tool of ['mkfs.xfs', 'mkfs.ext4', 'losetup', 'mount', 'umount', 'findmnt']) {
+for (const tool of [
+  'mkfs.xfs',
+  'mkfs.ext4',
+  'mkfs.btrfs',
+  'btrfs',
+  'losetup',
+  'mount',
+  'umount',
+  'findmnt',
+]) {
   try {
     execFileSync('which', [tool], { stdio: 'ignore' });
   } catch {
-    fail(`${tool} is missing; install them (apt-get install -y e2fsprogs mount util-linux xfsprogs)`);
+    fail(
+      `${tool} is missing; install them (apt-get install -y btrfs-progs e2fsprogs mount util-linux xfsprogs)`,
+    );
   }
 }
 try {
@@ -45,9 +60,24 @@ const files = findTests(testRoot)
   .sort();
 if (files.length === 0) fail(`no test files found under ${relative(root, testRoot)}`);
 
-const result = spawnSync(
-  process.execPath,
-  ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', cwd: root },
-);
-process.exit(result.status ?? 1);
+const only = process.env.DOLLY_TEST_POOL_FS;
+if (only !== undefined && only !== 'xfs' && only !== 'btrfs')
+  fail(`DOLLY_TEST_POOL_FS must be xfs or btrfs, not ${only}`);
+const passes = [
+  { fs: 'xfs', files },
+  // The files that make a pool of the backend under test (the rest do not depend on it).
+  { fs: 'btrfs', files: files.filter((file) => readFileSync(file, 'utf8').includes('sandbox.pool(')) },
+].filter((pass) => only === undefined || pass.fs === only);
+
+let status = 0;
+for (const pass of passes) {
+  if (pass.files.length === 0) continue;
+  process.stdout.write(`\nrun-tests: ${pass.files.length} files on ${pass.fs} pools\n\n`);
+  const result = spawnSync(
+    process.execPath,
+    ['--test', '--test-concurrency=2', '--test-reporter=spec', ...pass.files],
+    { stdio: 'inherit', cwd: root, env: { ...process.env, DOLLY_TEST_POOL_FS: pass.fs } },
+  );
+  if (result.status !== 0) status = result.status ?? 1;
+}
+process.exit(status);

@@ -94,6 +94,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       pool: prepared.root,
       poolKind: prepared.kind,
       poolFs: prepared.fsType,
+      backend: pool.backend.kind,
       poolSize: formatSize(stats.totalBytes),
       poolAvailable: formatSize(stats.availableBytes),
       expansion: options.expansion,

@@ -13,7 +13,12 @@ export interface IdentityOptions {
  * GetPluginInfo's manifest keys. The `dolly` CLI on the same host reads them to find the pool
  * (its catalog of names lives there, and `dolly status` measures the pool's own space).
  */
-export const MANIFEST_KEYS = { pool: 'dolly.csi.dev/pool', node: 'dolly.csi.dev/node' } as const;
+export const MANIFEST_KEYS = {
+  pool: 'dolly.csi.dev/pool',
+  node: 'dolly.csi.dev/node',
+  /** How the pool copies: reflink or btrfs (src/pool/backends). */
+  backend: 'dolly.csi.dev/backend',
+} as const;
 
 export function identityService(rpc: Rpc, options: IdentityOptions): IdentityHandlers {
   return {
@@ -21,7 +26,11 @@ export function identityService(rpc: Rpc, options: IdentityOptions): IdentityHan
       Promise.resolve({
         name: options.driverName,
         vendor_version: VERSION,
-        manifest: { [MANIFEST_KEYS.pool]: options.pool.root, [MANIFEST_KEYS.node]: options.nodeId },
+        manifest: {
+          [MANIFEST_KEYS.pool]: options.pool.root,
+          [MANIFEST_KEYS.node]: options.nodeId,
+          [MANIFEST_KEYS.backend]: options.pool.backend.kind,
+        },
       }),
     ),
 

@@ -23,6 +23,8 @@ export const HOST_TOOLS = [
   { program: 'xfs_growfs', debianPackage: 'xfsprogs' },
   { program: 'xfs_repair', debianPackage: 'xfsprogs' },
   { program: 'xfs_io', debianPackage: 'xfsprogs' },
+  { program: 'btrfs', debianPackage: 'btrfs-progs' },
+  { program: 'mkfs.btrfs', debianPackage: 'btrfs-progs' },
 ] as const;
 
 export type HostTool = (typeof HOST_TOOLS)[number];

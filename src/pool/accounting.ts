@@ -3,6 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readdir, readlink, realpath, stat, statfs } from 'node:fs/promises';
 import { DollyError, errnoCode, notFound } from '../errors.js';
 import { FIEMAP_EXTENT, mapExtents } from '../host/extent-map.js';
+import { readMountInfo } from '../host/mountinfo.js';
 import { ByteRanges } from './byte-ranges.js';
 import type { SnapshotId, VolumeId } from './ids.js';
 import { isSnapshotId, isVolumeId } from './ids.js';
@@ -82,12 +83,18 @@ export async function measurePoolSpace(
   const rootStat = await stat(root);
   if (!rootStat.isDirectory()) throw notFound(`pool directory ${poolRoot} is not a directory`);
   const layout = new PoolLayout(root);
-  const [fs, volumeIds, snapshotIds] = await Promise.all([
+  const [fs, mounts, volumeIds, snapshotIds] = await Promise.all([
     statfs(root),
+    readMountInfo(),
     entries(layout.volumesDir, isVolumeId),
     entries(layout.snapshotsDir, isSnapshotId),
   ]);
 
+  // Physical offsets are only comparable within one filesystem. The pool's own subvolumes (btrfs)
+  // each have their own st_dev, so "another filesystem" is told by the mounts, not by st_dev.
+  const mountedInside = mounts
+    .map((mount) => mount.mountPoint)
+    .filter((point) => point.startsWith(`${root}/`));
   const jobs = [
     ...volumeIds.map((id) => ({ kind: 'volume' as const, id, path: layout.volumeImage(id) })),
     ...snapshotIds.map((id) => ({ kind: 'snapshot' as const, id, path: layout.snapshotImage(id) })),
@@ -97,7 +104,7 @@ export async function measurePoolSpace(
   const worker = async (): Promise<void> => {
     for (let index = next++; index < jobs.length; index = next++) {
       const job = jobs[index];
-      if (job) outcomes[index] = await measureImage(job.path, rootStat.dev, options.signal);
+      if (job) outcomes[index] = await measureImage(job.path, mountedInside, options.signal);
     }
   };
   await Promise.all(Array.from({ length: Math.min(PARALLEL_MAPS, jobs.length) }, worker));
@@ -153,7 +160,7 @@ async function entries<Id extends string>(dir: string, isId: (name: string) => n
  */
 async function measureImage(
   path: string,
-  poolDev: number,
+  mountedInside: readonly string[],
   signal: AbortSignal | undefined,
 ): Promise<Outcome> {
   let handle: FileHandle;
@@ -174,7 +181,9 @@ async function measureImage(
   try {
     const before = await handle.stat();
     if (!before.isFile()) return { skipped: 'not a regular file' };
-    if (before.dev !== poolDev) return { skipped: "on another filesystem than the pool's" };
+    const mount = mountedInside.find((point) => path === point || path.startsWith(`${point}/`));
+    if (mount !== undefined)
+      return { skipped: `on another filesystem than the pool's (mounted at ${mount})` };
     const placed = await placement(handle, path);
     if (placed !== 'in place') return placed;
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { access, chmod, constants, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { access, chmod, constants, mkdir, readdir, rename, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Code,
@@ -42,7 +42,8 @@ import type {
 import type { PreparedPool } from './prepare.js';
 import { Freezer } from './freeze.js';
 import { imageUsers } from './in-use.js';
-import { reflink } from './reflink.js';
+import type { PoolBackend } from './backends/backend.js';
+import { backendFor } from './backends/choose.js';
 import { formatSize } from './sizes.js';
 
 export const DEFAULT_FS_TYPE: FsType = 'ext4';
@@ -66,8 +67,10 @@ export interface PoolStats {
 type Logger = (message: string, fields?: Record<string, unknown>) => void;
 
 /**
- * The storage engine: volumes are sparse image files, a clone is one reflink of the source's
- * image. It knows nothing of gRPC; its errors carry the status code that fits the reason.
+ * The storage engine: volumes are sparse image files, each in its own directory; a clone is a
+ * copy-on-write copy of the source's directory — one reflink of the image, or on btrfs one
+ * subvolume snapshot (backends/). It knows nothing of gRPC; its errors carry the status code
+ * that fits the reason.
  */
 export class Pool {
   readonly layout: PoolLayout;
@@ -81,6 +84,7 @@ export class Pool {
     readonly log: Logger,
     /** This node's ID: part of every ID this pool gives (ids.ts). */
     readonly node: string,
+    readonly backend: PoolBackend,
   ) {
     this.layout = new PoolLayout(prepared.root);
     this.rootDevice = rootDevice;
@@ -97,6 +101,7 @@ export class Pool {
     const layout = new PoolLayout(prepared.root);
     // First of all: a driver killed inside a copy may have left a volume in use frozen.
     await Freezer.recover(layout.frozenDir, log);
+    const backend = await backendFor(prepared.root);
     for (const dir of [layout.volumesDir, layout.snapshotsDir, layout.tmpDir, layout.trashDir]) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     }
@@ -104,11 +109,11 @@ export class Pool {
       const leftovers = await readdir(dir);
       if (leftovers.length > 0)
         log('removing work left by an earlier run', { dir, entries: leftovers.length });
-      await Promise.all(leftovers.map((entry) => rm(join(dir, entry), { recursive: true, force: true })));
+      await Promise.all(leftovers.map((entry) => backend.remove(join(dir, entry))));
     }
-    await reconcileSizes(layout, log);
+    await reconcileSizes(layout, backend, log);
     await fsyncPath(prepared.root);
-    return new Pool(prepared, (await stat(prepared.root)).dev, log, node);
+    return new Pool(prepared, (await stat(prepared.root)).dev, log, node, backend);
   }
 
   get root(): string {
@@ -254,14 +259,10 @@ export class Pool {
           this.layout.snapshotDir(id),
           this.layout.snapshotsDir,
           opSignal,
+          (work) =>
+            this.copyObject(this.layout.volumeDir(source.id), work, `volume ${source.id}`, source.sizeBytes),
           async (work) => {
             const image = join(work, IMAGE_FILE);
-            await this.cloneImage(
-              this.layout.volumeImage(source.id),
-              image,
-              `volume ${source.id}`,
-              source.sizeBytes,
-            );
             await fsyncPath(image);
             await chmod(image, 0o400);
             await writeMeta(join(work, META_FILE), meta);
@@ -317,7 +318,11 @@ export class Pool {
     await growFile(this.layout.volumeImage(id), sizeBytes);
     faultPoint('expand:image-grown');
     const grown = { ...meta, sizeBytes };
-    await writeMeta(this.layout.volumeMeta(id), grown, this.layout.tmpDir);
+    await writeMeta(
+      this.layout.volumeMeta(id),
+      grown,
+      this.backend.workDirFor(this.layout.volumeDir(id), this.layout.tmpDir),
+    );
     return grown;
   }
 
@@ -383,19 +388,28 @@ export class Pool {
     };
 
     try {
-      await this.buildInTmp(id, this.layout.volumeDir(id), this.layout.volumesDir, signal, async (work) => {
-        const image = join(work, IMAGE_FILE);
-        if (source) {
-          await this.cloneImage(source.image, image, source.description, source.meta.sizeBytes);
-          await chmod(image, 0o600); // a snapshot's image is read-only; the restored volume is not
-          // Either way the clone's extent map is made durable before the volume is renamed into place.
-          if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
-          else await fsyncPath(image);
-        } else {
-          await createSparseFile(image, sizeBytes);
-        }
-        await writeMeta(join(work, META_FILE), meta);
-      });
+      await this.buildInTmp(
+        id,
+        this.layout.volumeDir(id),
+        this.layout.volumesDir,
+        signal,
+        (work) =>
+          source
+            ? this.copyObject(source.dir, work, source.description, source.meta.sizeBytes)
+            : this.backend.makeEmpty(work),
+        async (work) => {
+          const image = join(work, IMAGE_FILE);
+          if (source) {
+            await chmod(image, 0o600); // a snapshot's image is read-only; the restored volume is not
+            // Either way the clone's extent map is made durable before the volume is renamed into place.
+            if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
+            else await fsyncPath(image);
+          } else {
+            await createSparseFile(image, sizeBytes);
+          }
+          await writeMeta(join(work, META_FILE), meta);
+        },
+      );
       return meta;
     } catch (error) {
       throw toDollyError(error, `cannot create volume ${JSON.stringify(request.name)}`);
@@ -404,26 +418,33 @@ export class Pool {
 
   /**
    * Builds an object (volume or snapshot) in tmp/ and renames it into place in one step: a
-   * crash or failure before the rename leaves only tmp/ work, which is removed.
+   * crash or failure before the rename leaves only tmp/ work, which is removed. `make` creates
+   * the work directory (empty, or a copy of the source), `fill` completes it.
    */
   private async buildInTmp(
     id: string,
     finalDir: string,
     parentDir: string,
     signal: AbortSignal,
-    build: (work: string) => Promise<void>,
+    make: (work: string) => Promise<void>,
+    fill: (work: string) => Promise<void>,
   ): Promise<void> {
     const work = join(this.layout.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
     try {
       throwIfAborted(signal);
-      await mkdir(work, { mode: 0o700 });
-      await build(work);
+      await make(work);
+      await fill(work);
       throwIfAborted(signal);
       faultPoint('build:before-rename');
       await rename(work, finalDir);
       await fsyncPath(parentDir);
     } catch (error) {
-      await rm(work, { recursive: true, force: true });
+      await this.backend.remove(work).catch((cleanup: unknown) =>
+        this.log('could not remove failed work; the next start removes it', {
+          work,
+          error: String(cleanup),
+        }),
+      );
       throw error;
     }
   }
@@ -439,26 +460,26 @@ export class Pool {
     }
     await fsyncPath(parentDir);
     faultPoint('delete:trashed');
-    await rm(trash, { recursive: true, force: true });
+    await this.backend.remove(trash);
   }
 
   private async resolveSource(
     request: VolumeRequest,
-  ): Promise<{ meta: CommonMetaFields; image: string; description: string } | undefined> {
+  ): Promise<{ meta: CommonMetaFields; dir: string; description: string } | undefined> {
     const source = request.source;
     if (!source) return undefined;
     let meta: CommonMetaFields | undefined;
-    let image: string;
+    let dir: string;
     let description: string;
     if (source.kind === 'snapshot') {
       meta = await this.getSnapshot(source.snapshotId);
       if (!meta) throw notFound(`snapshot ${source.snapshotId} does not exist`);
-      image = this.layout.snapshotImage(source.snapshotId);
+      dir = this.layout.snapshotDir(source.snapshotId);
       description = `snapshot ${source.snapshotId}`;
     } else {
       meta = await this.getVolume(source.volumeId);
       if (!meta) throw notFound(`source volume ${source.volumeId} does not exist`);
-      image = this.layout.volumeImage(source.volumeId);
+      dir = this.layout.volumeDir(source.volumeId);
       description = `volume ${source.volumeId}`;
     }
     if (meta.mode !== request.mode) {
@@ -471,24 +492,25 @@ export class Pool {
         `the source ${description} holds ${meta.fsType ?? 'no'} filesystem, not ${request.fsType}; ask for fs_type ${meta.fsType ?? '""'} or none`,
       );
     }
-    return { meta, image, description };
+    return { meta, dir, description };
   }
 
   /**
-   * Reflinks the source image; a source in use on this node is frozen around it for a
-   * consistent copy. The caller holds the source shared, so the image has the size its record
-   * says; that is checked anyway, because a copy recorded smaller than its image would later be
-   * cut short by an expansion.
+   * Makes `work` a copy-on-write copy of the source object's directory (backends/); a source in
+   * use on this node is frozen around it for a consistent copy. The caller holds the source
+   * shared, so the image has the size its record says; that is checked anyway, because a copy
+   * recorded smaller than its image would later be cut short by an expansion.
    */
-  private async cloneImage(
-    sourceImage: string,
-    image: string,
+  private async copyObject(
+    sourceDir: string,
+    work: string,
     description: string,
     sourceBytes: number,
   ): Promise<void> {
+    const image = join(work, IMAGE_FILE);
     try {
-      const users = await imageUsers(sourceImage);
-      await this.freezer.withFrozen(users.mountPoints, () => reflink(sourceImage, image));
+      const users = await imageUsers(join(sourceDir, IMAGE_FILE));
+      await this.freezer.withFrozen(users.mountPoints, () => this.backend.copy(sourceDir, work, IMAGE_FILE));
     } catch (error) {
       // The source was deleted between the check and the clone.
       if (errnoCode(error) === 'ENOENT') throw notFound(`the source ${description} was deleted`);
@@ -528,7 +550,7 @@ function sourceKey(source: ContentSource): VolumeId | SnapshotId {
  * size is the truth (the node may already see it), so the record is brought up to the image:
  * never the other way, which would cut off data.
  */
-async function reconcileSizes(layout: PoolLayout, log: Logger): Promise<void> {
+async function reconcileSizes(layout: PoolLayout, backend: PoolBackend, log: Logger): Promise<void> {
   const ids = (await readdir(layout.volumesDir)).filter(isVolumeId);
   for (const id of ids) {
     let meta: VolumeMeta | undefined;
@@ -554,7 +576,11 @@ async function reconcileSizes(layout: PoolLayout, log: Logger): Promise<void> {
       nowBytes: sizeBytes,
     });
     await growFile(image, sizeBytes);
-    await writeMeta(layout.volumeMeta(id), { ...meta, sizeBytes }, layout.tmpDir);
+    await writeMeta(
+      layout.volumeMeta(id),
+      { ...meta, sizeBytes },
+      backend.workDirFor(layout.volumeDir(id), layout.tmpDir),
+    );
   }
 }
 

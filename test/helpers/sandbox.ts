@@ -5,6 +5,9 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
+/** The pool filesystem, hence backend, the tests run against: xfs (reflink) or btrfs (subvolumes). */
+export const POOL_FS: 'xfs' | 'btrfs' = process.env.DOLLY_TEST_POOL_FS === 'btrfs' ? 'btrfs' : 'xfs';
+
 export async function sh(file: string, args: string[]): Promise<string> {
   const { stdout } = await execFileAsync(file, args, { maxBuffer: 64 * 1024 * 1024 });
   return stdout;
@@ -47,9 +50,22 @@ export class Sandbox {
     this.cleanups.push(cleanup);
   }
 
-  /** A loop-mounted XFS filesystem with reflinks: a real pool. */
+  /**
+   * A real pool of the backend under test: a loop-mounted filesystem of POOL_FS. The test
+   * runner runs every test that makes its pool here once per backend.
+   */
+  async pool(name: string, sizeBytes = 4 * 1024 ** 3): Promise<string> {
+    return POOL_FS === 'btrfs' ? this.btrfsPool(name, sizeBytes) : this.xfsPool(name, sizeBytes);
+  }
+
+  /** A loop-mounted XFS filesystem with reflinks: a pool of the reflink backend. */
   async xfsPool(name: string, sizeBytes = 4 * 1024 ** 3): Promise<string> {
     return this.loopFilesystem(name, sizeBytes, ['mkfs.xfs', '-q', '-m', 'reflink=1'], 'xfs');
+  }
+
+  /** A loop-mounted btrfs filesystem: a pool of the subvolume backend. */
+  async btrfsPool(name: string, sizeBytes = 4 * 1024 ** 3): Promise<string> {
+    return this.loopFilesystem(name, sizeBytes, ['mkfs.btrfs', '-q'], 'btrfs');
   }
 
   /** A loop-mounted ext4 filesystem: a directory that cannot reflink. */

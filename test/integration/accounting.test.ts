@@ -341,6 +341,78 @@ describe('pool space accounting: measurePoolSpace', () => {
     assert.equal(report.skipped.length, 5);
   });
 
+  it('a filesystem mounted inside the pool over a volume is skipped and named, never measured', async () => {
+    const pool = await poolDir('mounted-over');
+    const real = volumeId('real');
+    await sparseImage(pool.volumeImage(real), 4 * MiB);
+    await writeRandom(pool.volumeImage(real), 0, 2 * MiB);
+    const covered = volumeId('covered');
+    await mkdir(pool.volumeDir(covered));
+    // Another filesystem (here a second XFS) holds what looks like an image.
+    const other = await sandbox.xfsPool('other-fs', 512 * MiB);
+    await sparseImage(join(other, 'disk.img'), 4 * MiB);
+    await writeRandom(join(other, 'disk.img'), 0, 4 * MiB);
+    await sh('mount', ['--bind', other, pool.volumeDir(covered)]);
+    try {
+      const report = await measurePoolSpace(pool.root);
+      assert.deepEqual(
+        report.volumes.map((entry) => entry.id),
+        [real],
+      );
+      assert.deepEqual(report.totals, { allocatedBytes: 2 * MiB, physicalBytes: 2 * MiB, savedBytes: 0 });
+      assert.deepEqual(report.skipped, [
+        {
+          path: pool.volumeImage(covered),
+          reason: `on another filesystem than the pool's (mounted at ${pool.volumeDir(covered)})`,
+        },
+      ]);
+    } finally {
+      await sh('umount', [pool.volumeDir(covered)]);
+    }
+  });
+
+  it('on btrfs, images in subvolumes and their snapshots (each its own st_dev): sharing and the physical union are exact', async () => {
+    const btrfs = await sandbox.btrfsPool('btrfs', 1024 * MiB);
+    const pool = new PoolLayout(join(btrfs, 'pool'));
+    for (const dir of [pool.volumesDir, pool.snapshotsDir, pool.tmpDir, pool.trashDir]) {
+      await mkdir(dir, { recursive: true });
+    }
+    const source = volumeId('source');
+    const clone = volumeId('clone');
+    const snapshot = snapshotId('snapshot');
+    await sh('btrfs', ['subvolume', 'create', pool.volumeDir(source)]);
+    await sparseImage(pool.volumeImage(source), 64 * MiB);
+    await writeRandom(pool.volumeImage(source), 0, 64 * MiB);
+    await sh('btrfs', ['subvolume', 'snapshot', pool.volumeDir(source), pool.volumeDir(clone)]);
+    await sh('btrfs', ['subvolume', 'snapshot', pool.volumeDir(source), pool.snapshotDir(snapshot)]);
+
+    const shared = await measurePoolSpace(pool.root);
+    assert.deepEqual(shared.skipped, []);
+    assert.deepEqual(
+      shared.volumes.map((entry) => entry.id),
+      [source, clone].sort(),
+    );
+    for (const entry of [...shared.volumes, ...shared.snapshots]) {
+      assert.equal(entry.allocatedBytes, 64 * MiB);
+      assert.equal(entry.sharedBytes, 64 * MiB, `${entry.id}: every block is shared`);
+    }
+    assert.deepEqual(shared.totals, {
+      allocatedBytes: 192 * MiB,
+      physicalBytes: 64 * MiB,
+      savedBytes: 128 * MiB,
+    });
+
+    await writeRandom(pool.volumeImage(clone), 0, 16 * MiB);
+    const diverged = await measurePoolSpace(pool.root);
+    assert.equal(volume(diverged, clone).exclusiveBytes, 16 * MiB);
+    assert.equal(volume(diverged, clone).sharedBytes, 48 * MiB);
+    assert.deepEqual(diverged.totals, {
+      allocatedBytes: 192 * MiB,
+      physicalBytes: 80 * MiB,
+      savedBytes: 112 * MiB,
+    });
+  });
+
   it('a pool that does not exist is NOT_FOUND; a filesystem without extent maps is a clear error', async () => {
     await assert.rejects(
       measurePoolSpace(sandbox.path('no-such-pool')),

@@ -12,7 +12,7 @@ describe('capacity: what the pool can really provide', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('capacity');
-    pool = await sandbox.xfsPool('pool', GiB);
+    pool = await sandbox.pool('pool', GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());

@@ -41,7 +41,7 @@ describe('dolly apply / get / delete', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('cli-apply');
-    const pool = await sandbox.xfsPool('pool', 8 * GiB);
+    const pool = await sandbox.pool('pool', 8 * GiB);
     driver = await Driver.start(sandbox, { pool });
     socket = driver.socketPath;
   });

@@ -42,7 +42,7 @@ describe('dolly volume / snapshot / status', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('cli-volumes');
-    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.pool('pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool });
     socket = driver.socketPath;
   });

@@ -28,7 +28,7 @@ describe('clones are reflinks: same bytes, no extra space, independent', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('clone-data');
-    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.pool('pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());

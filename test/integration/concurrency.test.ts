@@ -13,7 +13,7 @@ describe('concurrent requests', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('concurrency');
-    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.pool('pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());

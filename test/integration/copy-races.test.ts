@@ -28,7 +28,7 @@ describe('copies of a volume that is changing', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('copy-races');
-    pool = await sandbox.xfsPool('pool', 8 * GiB);
+    pool = await sandbox.pool('pool', 8 * GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());

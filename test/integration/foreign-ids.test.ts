@@ -24,7 +24,7 @@ describe('IDs that Dolly never issued get the spec’s answers for missing objec
 
   before(async () => {
     sandbox = await Sandbox.create('foreign');
-    pool = await sandbox.xfsPool('pool', 2 * GiB);
+    pool = await sandbox.pool('pool', 2 * GiB);
     driver = await Driver.start(sandbox, { pool });
     staging = sandbox.path('staging');
     await mkdir(staging);

@@ -26,7 +26,7 @@ describe('host tools: loop devices, filesystems, mounts, freeze', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('host-tools');
-    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.pool('pool', 4 * GiB);
     // The sandbox detaches the loop devices of its images and undoes its mounts, even on failure.
   });
   after(async () => sandbox.cleanup());

@@ -21,7 +21,7 @@ describe('hostile IDs never reach a path', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('hostile');
-    pool = await sandbox.xfsPool('pool', 2 * GiB);
+    pool = await sandbox.pool('pool', 2 * GiB);
     // The canary sits two levels above <pool>/volumes/<id>, where a naive join would land.
     canary = sandbox.path('canary');
     await mkdir(join(canary, 'disk.img'), { recursive: true });

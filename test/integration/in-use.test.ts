@@ -22,7 +22,7 @@ describe('volumes in use on this node', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('in-use');
-    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.pool('pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());

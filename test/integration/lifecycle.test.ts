@@ -12,7 +12,7 @@ describe('driver lifecycle: stop, restart, crash', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('lifecycle');
-    pool = await sandbox.xfsPool('pool', 2 * GiB);
+    pool = await sandbox.pool('pool', 2 * GiB);
   });
   after(async () => sandbox.cleanup());
 

@@ -10,7 +10,7 @@ describe('structured logs', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('logging');
-    const pool = await sandbox.xfsPool('pool', GiB);
+    const pool = await sandbox.pool('pool', GiB);
     driver = await Driver.start(sandbox, { pool, args: ['--log-level', 'debug'] });
   });
   after(async () => sandbox.cleanup());

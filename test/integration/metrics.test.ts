@@ -18,7 +18,7 @@ describe('metrics and health over HTTP (--metrics-address)', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('metrics');
-    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.pool('pool', 4 * GiB);
     // Port 0: the kernel picks a free port and the driver logs it, so parallel runs never collide.
     driver = await Driver.start(sandbox, { pool, args: ['--metrics-address', '127.0.0.1:0'] });
     const serving = await driver.waitForLog((line) => line.msg === 'dolly is serving CSI');
@@ -164,7 +164,7 @@ describe('metrics and health over HTTP (--metrics-address)', () => {
     const { port } = taken.address() as net.AddressInfo;
     try {
       // The pool is the running driver's: use a second one, so the pool lock is not the failure.
-      const other = await sandbox.xfsPool('other', 512 * MiB);
+      const other = await sandbox.pool('other', 512 * MiB);
       const result = await startExpectingFailure(sandbox, {
         pool: other,
         socketPath: sandbox.path('taken.sock'),

@@ -28,7 +28,7 @@ describe('expansion on the node (--expansion node)', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('node-expansion');
-    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.pool('pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool, args: ['--expansion', 'node'] });
   });
   after(async () => sandbox.cleanup());

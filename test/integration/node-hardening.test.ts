@@ -25,7 +25,7 @@ describe('Node service: paths, mount flags, failed stages, pre-existing targets'
     // The pool sits one level down, so that a directory above it (an ancestor) is not the sandbox itself.
     outer = sandbox.path('outer');
     await mkdir(outer);
-    pool = await sandbox.xfsPool('outer/pool', 4 * GiB);
+    pool = await sandbox.pool('outer/pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());
@@ -481,7 +481,7 @@ describe('Node service: a driver killed right after attaching (fault point stage
 
   before(async () => {
     sandbox = await Sandbox.create('node-crash');
-    pool = await sandbox.xfsPool('pool', 2 * GiB);
+    pool = await sandbox.pool('pool', 2 * GiB);
   });
   after(async () => sandbox.cleanup());
 

@@ -16,7 +16,7 @@ describe('Node service: stage and publish for real', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('node');
-    pool = await sandbox.xfsPool('pool', 6 * GiB);
+    pool = await sandbox.pool('pool', 6 * GiB);
     pods = sandbox.path('pods');
     await mkdir(pods);
     driver = await Driver.start(sandbox, { pool });

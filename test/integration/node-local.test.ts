@@ -19,8 +19,8 @@ describe('node-local pools: a copy is made where its source is', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('node-local');
-    poolA = await sandbox.xfsPool('pool-a', GiB);
-    const poolB = await sandbox.xfsPool('pool-b', GiB);
+    poolA = await sandbox.pool('pool-a', GiB);
+    const poolB = await sandbox.pool('pool-b', GiB);
     nodeA = await Driver.start(sandbox, {
       pool: poolA,
       socketPath: sandbox.path('a.sock'),

@@ -23,7 +23,7 @@ describe('snapshots and restores', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('snapshots');
-    pool = await sandbox.xfsPool('pool', 4 * GiB);
+    pool = await sandbox.pool('pool', 4 * GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());

@@ -16,7 +16,7 @@ describe('the CSI socket is root-only', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('transport-socket');
-    const pool = await sandbox.xfsPool('pool', GiB);
+    const pool = await sandbox.pool('pool', GiB);
     // Others may traverse the sandbox, so only the socket's own mode stands between them and it.
     await chmod(sandbox.dir, 0o755);
     // The driver inherits a umask of 0, under which a plain bind() would make the socket 0777.

@@ -55,7 +55,7 @@ describe('transport limits: one client cannot exhaust or stall the driver', () =
 
   before(async () => {
     sandbox = await Sandbox.create('transport-limits');
-    const pool = await sandbox.xfsPool('pool', GiB);
+    const pool = await sandbox.pool('pool', GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());

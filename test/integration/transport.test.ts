@@ -79,7 +79,7 @@ describe('gRPC transport as grpc-go clients speak it', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('transport');
-    const pool = await sandbox.xfsPool('pool', GiB);
+    const pool = await sandbox.pool('pool', GiB);
     driver = await Driver.start(sandbox, { pool });
   });
   after(async () => sandbox.cleanup());

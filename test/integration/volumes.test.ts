@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { PROTO_PATH } from '../../src/csi/proto.js';
 import { Driver, NODE_ID, TOPOLOGY_KEY } from '../helpers/driver.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import { POOL_FS, Sandbox } from '../helpers/sandbox.js';
 import {
   GiB,
   MiB,
@@ -31,7 +31,7 @@ describe('Identity and the Controller RPCs around volumes', () => {
 
   before(async () => {
     sandbox = await Sandbox.create('volumes');
-    pool = await sandbox.xfsPool('pool', 2 * GiB);
+    pool = await sandbox.pool('pool', 2 * GiB);
     driver = await Driver.start(sandbox, { pool, args: ['--driver-name', 'dolly.example.org'] });
   });
   after(async () => sandbox.cleanup());
@@ -42,7 +42,11 @@ describe('Identity and the Controller RPCs around volumes', () => {
     const info = await driver.client.getPluginInfo();
     assert.equal(info.name, 'dolly.example.org');
     assert.equal(info.vendor_version, pkg.version);
-    assert.deepEqual(info.manifest, { 'dolly.csi.dev/pool': pool, 'dolly.csi.dev/node': NODE_ID });
+    assert.deepEqual(info.manifest, {
+      'dolly.csi.dev/pool': pool,
+      'dolly.csi.dev/node': NODE_ID,
+      'dolly.csi.dev/backend': POOL_FS === 'btrfs' ? 'btrfs' : 'reflink',
+    });
   });
 
   it('GetPluginCapabilities: controller service and topology, nothing alpha', async () => {
