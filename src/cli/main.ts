@@ -13,6 +13,7 @@ import { DEFAULT_SOCKET } from './session.js';
 import { LOG_LEVELS } from '../log.js';
 import { VERSION } from '../version.js';
 import { DEFAULTS, EXPANSION_MODES, serve } from './serve.js';
+import { EMBEDDED_FILESYSTEMS } from '../pool/prepare.js';
 import type { ServeOptions } from './serve.js';
 
 const program = new Command('dolly')
@@ -30,10 +31,15 @@ program
   .option('--endpoint <endpoint>', 'CSI endpoint (unix socket)', DEFAULTS.endpoint)
   .option(
     '--pool <dir>',
-    'pool directory; on a filesystem without reflinks an embedded XFS pool is created in it',
+    'pool directory; on a filesystem without reflinks an embedded pool is created in it',
     DEFAULTS.pool,
   )
   .option('--pool-size <size>', 'size of the embedded pool image (sparse; e.g. 10G, 500G)', DEFAULTS.poolSize)
+  .addOption(
+    new Option('--embedded-fs <fs>', 'filesystem of a new embedded pool (an existing one keeps its own)')
+      .choices(EMBEDDED_FILESYSTEMS)
+      .default(DEFAULTS.embeddedFs),
+  )
   .option('--node-id <id>', "this node's ID (default: the host name)")
   .option('--driver-name <name>', 'CSI driver name', DEFAULTS.driverName)
   .addOption(

@@ -9,7 +9,8 @@ import type { LogFormat, LogLevel } from '../log.js';
 import { NODE_ID } from '../pool/ids.js';
 import { Pool } from '../pool/pool.js';
 import { lockPool } from '../pool/pool-lock.js';
-import { preparePool } from '../pool/prepare.js';
+import { EMBEDDED_FILESYSTEMS, preparePool } from '../pool/prepare.js';
+import type { EmbeddedFs } from '../pool/prepare.js';
 import { formatSize, parseSize } from '../pool/sizes.js';
 import { VERSION } from '../version.js';
 import { Code, DollyError } from '../errors.js';
@@ -19,6 +20,7 @@ export const DEFAULTS = {
   endpoint: 'unix:///run/dolly/csi.sock',
   pool: '/var/lib/dolly',
   poolSize: '10G',
+  embeddedFs: EMBEDDED_FILESYSTEMS[0],
   driverName: 'dolly.csi.dev',
   expansion: 'controller',
 } as const;
@@ -30,6 +32,7 @@ export interface ServeOptions {
   endpoint: string;
   pool: string;
   poolSize: string;
+  embeddedFs: EmbeddedFs;
   nodeId: string | undefined;
   driverName: string;
   logFormat: LogFormat | undefined;
@@ -70,7 +73,12 @@ export async function serve(options: ServeOptions): Promise<void> {
   await prepareSocketPath(socketPath);
   const lock = await lockPool(options.pool);
 
-  const prepared = await preparePool({ dir: options.pool, embeddedSizeBytes, log: engineLog(log) });
+  const prepared = await preparePool({
+    dir: options.pool,
+    embeddedSizeBytes,
+    embeddedFs: options.embeddedFs,
+    log: engineLog(log),
+  });
   const pool = await Pool.open(prepared, engineLog(log), nodeId);
   const stats = await pool.stats();
   // Metrics first: a port already taken is a start-up error, before the CSI socket exists.

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Code, DollyError, errnoCode } from '../errors.js';
-import { writeFileAtomic } from '../util/atomic-file.js';
+import { writeFileAtomic, writeFileDurable } from '../util/atomic-file.js';
 import { isSnapshotId, isVolumeId } from './ids.js';
 import type { SnapshotId, VolumeId } from './ids.js';
 
@@ -60,6 +60,15 @@ export async function writeMeta(
   workDir?: string,
 ): Promise<void> {
   await writeFileAtomic(path, `${JSON.stringify(meta, null, 2)}\n`, 0o600, workDir);
+}
+
+/**
+ * Writes the record of an object being built in tmp/, which becomes visible only when its whole
+ * directory is renamed into place: written in place (a copy's directory may hold its source's
+ * record, which this replaces) and fsynced, so the rename publishes a complete record.
+ */
+export async function writeMetaInWork(path: string, meta: VolumeMeta | SnapshotMeta): Promise<void> {
+  await writeFileDurable(path, `${JSON.stringify(meta, null, 2)}\n`);
 }
 
 /** The text of a metadata file; undefined when the object (its directory) does not exist. */

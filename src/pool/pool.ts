@@ -30,7 +30,7 @@ import {
 } from './ids.js';
 import type { SnapshotId, VolumeId } from './ids.js';
 import { IMAGE_FILE, META_FILE, PoolLayout } from './layout.js';
-import { readMeta, readSnapshotMeta, writeMeta } from './meta.js';
+import { readMeta, readSnapshotMeta, writeMeta, writeMetaInWork } from './meta.js';
 import type {
   CommonMetaFields,
   ContentSource,
@@ -263,9 +263,9 @@ export class Pool {
             this.copyObject(this.layout.volumeDir(source.id), work, `volume ${source.id}`, source.sizeBytes),
           async (work) => {
             const image = join(work, IMAGE_FILE);
-            await fsyncPath(image);
             await chmod(image, 0o400);
-            await writeMeta(join(work, META_FILE), meta);
+            await fsyncPath(image);
+            await writeMetaInWork(join(work, META_FILE), meta);
           },
         );
         return meta;
@@ -407,7 +407,7 @@ export class Pool {
           } else {
             await createSparseFile(image, sizeBytes);
           }
-          await writeMeta(join(work, META_FILE), meta);
+          await writeMetaInWork(join(work, META_FILE), meta);
         },
       );
       return meta;

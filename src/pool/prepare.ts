@@ -7,6 +7,8 @@ import { Code, DollyError } from '../errors.js';
 import { findMount } from '../host/mountinfo.js';
 import { mountImage } from '../host/mount.js';
 import { growXfs, makeXfsWithReflink } from '../host/xfs.js';
+import { growBtrfs, makeBtrfs } from '../host/btrfs.js';
+import { run } from '../host/exec.js';
 import { reflink } from './reflink.js';
 import { formatSize } from './sizes.js';
 
@@ -24,18 +26,25 @@ export interface PreparedPool {
   hostDir: string | undefined;
 }
 
+/** Filesystems Dolly can make an embedded pool of; the first is the default (docs/performance.md says why). */
+export const EMBEDDED_FILESYSTEMS = ['btrfs', 'xfs'] as const;
+export type EmbeddedFs = (typeof EMBEDDED_FILESYSTEMS)[number];
+
 export interface PrepareOptions {
   dir: string;
   /** Size of the embedded pool's backing file when Dolly has to create it (or grow it to). */
   embeddedSizeBytes: number;
+  /** The filesystem of a new embedded pool; an existing one keeps its own. */
+  embeddedFs: EmbeddedFs;
   log: (message: string, fields?: Record<string, unknown>) => void;
 }
 
 /**
  * Makes the pool directory usable. A directory whose filesystem can reflink (XFS with
- * reflink=1, btrfs) is used as it is. Otherwise Dolly keeps a sparse XFS image in the directory
- * and loop-mounts it over the directory, so the layout is the same either way and one command
- * gives instant clones on any Linux host. The image is found and mounted again on the next start.
+ * reflink=1, btrfs) is used as it is. Otherwise Dolly keeps a sparse image of a filesystem that
+ * can (btrfs by default, or XFS) in the directory and loop-mounts it over the directory, so the
+ * layout is the same either way and one command gives instant clones on any Linux host. The
+ * image is found and mounted again on the next start.
  */
 export async function preparePool(options: PrepareOptions): Promise<PreparedPool> {
   const dir = await ensureDirectory(options.dir);
@@ -53,17 +62,18 @@ export async function preparePool(options: PrepareOptions): Promise<PreparedPool
           size: formatSize(loop.sizeBytes),
         });
       }
-      return embeddedPool(dir, backingFile);
+      return embeddedPool(dir, backingFile, mounted.fsType);
     }
     return { root: dir, kind: 'native', fsType: mounted.fsType, backingFile: undefined, hostDir: undefined };
   }
 
   if (await exists(backingFile)) {
-    options.log('mounting the embedded pool image', { image: backingFile, pool: dir });
+    const fsType = await imageFilesystem(backingFile);
+    options.log('mounting the embedded pool image', { image: backingFile, pool: dir, fs: fsType });
     const grown = await growImage(backingFile, options);
-    await mountEmbedded(backingFile, dir);
-    if (grown) await growXfs(dir);
-    return embeddedPool(dir, backingFile);
+    await mountEmbedded(backingFile, dir, fsType);
+    if (grown) await (fsType === 'btrfs' ? growBtrfs(dir) : growXfs(dir));
+    return embeddedPool(dir, backingFile, fsType);
   }
 
   if (await canReflink(dir)) {
@@ -77,26 +87,29 @@ export async function preparePool(options: PrepareOptions): Promise<PreparedPool
       Code.FAILED_PRECONDITION,
       `the pool directory ${dir} is on ${await filesystemType(dir)}, which cannot reflink, and it is not empty ` +
         `(${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', …' : ''}); point --pool at an empty directory ` +
-        `(Dolly then creates an embedded XFS pool there) or at a directory on XFS with reflink=1 or btrfs`,
+        `(Dolly then creates an embedded pool there) or at a directory on XFS with reflink=1 or btrfs`,
     );
   }
-  options.log('the pool directory cannot reflink; creating an embedded XFS pool', {
+  const fsType = options.embeddedFs;
+  options.log('the pool directory cannot reflink; creating an embedded pool', {
     pool: dir,
     image: backingFile,
+    fs: fsType,
     size: formatSize(options.embeddedSizeBytes),
   });
   const started = Date.now();
-  await createEmbedded(backingFile, dir, options.embeddedSizeBytes);
-  // The one slow step of a first start (mkfs.xfs): say when it is over, not only when it began.
-  options.log('the embedded XFS pool is made and mounted', {
+  await createEmbedded(backingFile, dir, options.embeddedSizeBytes, fsType);
+  // The one slow step of a first start (mkfs): say when it is over, not only when it began.
+  options.log('the embedded pool is made and mounted', {
     pool: dir,
+    fs: fsType,
     seconds: (Date.now() - started) / 1000,
   });
-  return embeddedPool(dir, backingFile);
+  return embeddedPool(dir, backingFile, fsType);
 }
 
-function embeddedPool(dir: string, backingFile: string): PreparedPool {
-  return { root: dir, kind: 'embedded', fsType: 'xfs', backingFile, hostDir: dirname(dir) };
+function embeddedPool(dir: string, backingFile: string, fsType: string): PreparedPool {
+  return { root: dir, kind: 'embedded', fsType, backingFile, hostDir: dirname(dir) };
 }
 
 async function ensureDirectory(path: string): Promise<string> {
@@ -114,11 +127,18 @@ async function ensureDirectory(path: string): Promise<string> {
   }
 }
 
-async function createEmbedded(backingFile: string, dir: string, sizeBytes: number): Promise<void> {
+async function createEmbedded(
+  backingFile: string,
+  dir: string,
+  sizeBytes: number,
+  fsType: EmbeddedFs,
+): Promise<void> {
   await createSparseFile(backingFile, sizeBytes);
   try {
-    await makeXfsWithReflink(backingFile, 'dolly-pool');
-    await mountEmbedded(backingFile, dir);
+    await (fsType === 'btrfs'
+      ? makeBtrfs(backingFile, 'dolly-pool')
+      : makeXfsWithReflink(backingFile, 'dolly-pool'));
+    await mountEmbedded(backingFile, dir, fsType);
   } catch (error) {
     // Leave nothing half made: the next start would otherwise try to mount a broken image.
     await rm(backingFile, { force: true });
@@ -126,20 +146,36 @@ async function createEmbedded(backingFile: string, dir: string, sizeBytes: numbe
   }
 }
 
-async function mountEmbedded(backingFile: string, dir: string): Promise<void> {
+async function mountEmbedded(backingFile: string, dir: string, fsType: string): Promise<void> {
   try {
-    await mountImage(backingFile, dir, 'xfs');
+    await mountImage(backingFile, dir, fsType);
   } catch (error) {
     throw new DollyError(
       Code.FAILED_PRECONDITION,
       `cannot mount the embedded pool ${backingFile} on ${dir}: ${error instanceof Error ? error.message : String(error)} ` +
-        '(Dolly must run as root with loop devices available, and xfsprogs installed)',
+        '(Dolly must run as root with loop devices available, and btrfs-progs and xfsprogs installed)',
       { cause: error },
     );
   }
   if (!(await canReflink(dir))) {
     throw new DollyError(Code.FAILED_PRECONDITION, `the embedded pool mounted on ${dir} cannot reflink`);
   }
+}
+
+/** The filesystem in an embedded pool's image, as blkid reads its superblock. */
+async function imageFilesystem(backingFile: string): Promise<string> {
+  const { stdout } = await run('blkid', ['-p', '-o', 'value', '-s', 'TYPE', backingFile], {
+    failureCode: Code.FAILED_PRECONDITION,
+    allowExitCodes: [2], // nothing found
+  });
+  const fsType = stdout.trim();
+  if (fsType !== 'btrfs' && fsType !== 'xfs') {
+    throw new DollyError(
+      Code.FAILED_PRECONDITION,
+      `the embedded pool image ${backingFile} holds ${fsType === '' ? 'no filesystem blkid knows' : fsType}, not btrfs or XFS; move it away to let Dolly make a new pool`,
+    );
+  }
+  return fsType;
 }
 
 /**

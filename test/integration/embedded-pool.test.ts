@@ -19,65 +19,89 @@ async function mountOf(path: string): Promise<{ fstype: string; source: string }
 describe('embedded default pool on a filesystem without reflinks', () => {
   let sandbox: Sandbox;
   let ext4: string;
+  /** The pool of the Probe test: the default kind. */
   let poolDir: string;
 
   before(async () => {
     sandbox = await Sandbox.create('embedded');
     ext4 = await sandbox.ext4Dir('host', 2 * GiB);
-    poolDir = join(ext4, 'dolly');
+    poolDir = join(ext4, 'dolly-btrfs');
   });
   after(async () => sandbox.cleanup());
 
-  it('creates a sparse XFS image, mounts it over the pool directory, and clones by reflink', async () => {
-    const driver = await Driver.start(sandbox, { pool: poolDir, args: ['--pool-size', '3G'] });
-    const serving = await driver.waitForLog((line) => line.msg === 'dolly is serving CSI');
-    assert.equal(serving.poolKind, 'embedded');
-    const mount = await mountOf(poolDir);
-    assert.equal(mount?.fstype, 'xfs');
-    assert.match(mount?.source ?? '', /^\/dev\/loop\d+$/);
-    const loop = (mount?.source ?? '').replace('/dev/', '');
-    const backing = (await readFile(`/sys/block/${loop}/loop/backing_file`, 'utf8')).trim();
-    assert.equal(backing, join(poolDir, 'embedded-pool.img'));
+  for (const fs of ['btrfs', 'xfs'] as const) {
+    const embeddedDir = (): string => join(ext4, `dolly-${fs}`);
+    // btrfs is the default: no option. Restarts name the other filesystem, which must not matter.
+    const choice = fs === 'btrfs' ? [] : ['--embedded-fs', 'xfs'];
+    const other = ['--embedded-fs', fs === 'btrfs' ? 'xfs' : 'btrfs'];
 
-    const { volume } = await driver.client.createVolume({
-      name: 'on-embedded',
-      volume_capabilities: mountCapability(),
-      capacity_range: { required_bytes: 64 * MiB },
+    it(`creates a sparse ${fs} image${fs === 'btrfs' ? ' (the default)' : ''}, mounts it over the pool directory, and clones on it`, async () => {
+      const driver = await Driver.start(sandbox, {
+        pool: embeddedDir(),
+        args: ['--pool-size', '3G', ...choice],
+      });
+      const serving = await driver.waitForLog((line) => line.msg === 'dolly is serving CSI');
+      assert.equal(serving.poolKind, 'embedded');
+      assert.equal(serving.poolFs, fs);
+      assert.equal(serving.backend, fs === 'btrfs' ? 'btrfs' : 'reflink');
+      const mount = await mountOf(embeddedDir());
+      assert.equal(mount?.fstype, fs);
+      assert.match(mount?.source ?? '', /^\/dev\/loop\d+$/);
+      const loop = (mount?.source ?? '').replace('/dev/', '');
+      const backing = (await readFile(`/sys/block/${loop}/loop/backing_file`, 'utf8')).trim();
+      assert.equal(backing, join(embeddedDir(), 'embedded-pool.img'));
+
+      const { volume } = await driver.client.createVolume({
+        name: 'on-embedded',
+        volume_capabilities: mountCapability(),
+        capacity_range: { required_bytes: 64 * MiB },
+      });
+      await writePattern(
+        join(embeddedDir(), 'volumes', volume!.volume_id, 'disk.img'),
+        0,
+        64 * MiB,
+        'embedded',
+      );
+      const clone = await driver.client.createVolume({
+        name: 'on-embedded-clone',
+        volume_capabilities: mountCapability(),
+        volume_content_source: { volume: { volume_id: volume!.volume_id } },
+      });
+      assert.equal(
+        await hashFile(join(embeddedDir(), 'volumes', clone.volume!.volume_id, 'disk.img')),
+        await hashFile(join(embeddedDir(), 'volumes', volume!.volume_id, 'disk.img')),
+      );
+      assert.ok((await poolBytes(embeddedDir())) > 2.5 * GiB, 'the pool has the size asked for');
+      // What can be made is bounded by the host filesystem that holds the sparse image, too.
+      const capacity = await driver.client.getCapacity({});
+      assert.ok((capacity.maximum_volume_size?.value ?? 0) <= capacity.available_capacity);
+      assert.equal(await driver.stop(), 0);
     });
-    await writePattern(join(poolDir, 'volumes', volume!.volume_id, 'disk.img'), 0, 64 * MiB, 'embedded');
-    const clone = await driver.client.createVolume({
-      name: 'on-embedded-clone',
-      volume_capabilities: mountCapability(),
-      volume_content_source: { volume: { volume_id: volume!.volume_id } },
+
+    it(`${fs}: a restart while mounted keeps using the same pool, whatever --embedded-fs says`, async () => {
+      const driver = await Driver.start(sandbox, {
+        pool: embeddedDir(),
+        args: ['--pool-size', '3G', ...other],
+      });
+      assert.equal((await driver.client.listVolumes({})).entries.length, 2);
+      assert.equal(await driver.stop(), 0);
     });
-    assert.equal(
-      await hashFile(join(poolDir, 'volumes', clone.volume!.volume_id, 'disk.img')),
-      await hashFile(join(poolDir, 'volumes', volume!.volume_id, 'disk.img')),
-    );
-    assert.ok((await poolBytes(poolDir)) > 2.5 * GiB, 'the pool has the size asked for');
-    // What can be made is bounded by the host filesystem that holds the sparse image, too.
-    const capacity = await driver.client.getCapacity({});
-    assert.ok((capacity.maximum_volume_size?.value ?? 0) <= capacity.available_capacity);
-    assert.equal(await driver.stop(), 0);
-  });
 
-  it('a restart while mounted keeps using the same pool', async () => {
-    const driver = await Driver.start(sandbox, { pool: poolDir, args: ['--pool-size', '3G'] });
-    assert.equal((await driver.client.listVolumes({})).entries.length, 2);
-    assert.equal(await driver.stop(), 0);
-  });
+    it(`${fs}: after the mount is gone (a reboot) it mounts the image again, and grows it to a larger --pool-size`, async () => {
+      await sh('umount', [embeddedDir()]);
+      assert.equal(await mountOf(embeddedDir()), undefined);
+      assert.ok((await stat(join(embeddedDir(), 'embedded-pool.img'))).isFile());
 
-  it('after the mount is gone (a reboot) it mounts the image again, and grows it to a larger --pool-size', async () => {
-    await sh('umount', [poolDir]);
-    assert.equal(await mountOf(poolDir), undefined);
-    assert.ok((await stat(join(poolDir, 'embedded-pool.img'))).isFile());
-
-    const driver = await Driver.start(sandbox, { pool: poolDir, args: ['--pool-size', '5G'] });
-    assert.equal((await mountOf(poolDir))?.fstype, 'xfs');
-    assert.equal((await driver.client.listVolumes({})).entries.length, 2);
-    assert.ok((await poolBytes(poolDir)) > 4.5 * GiB, 'the pool grew to the new size');
-    assert.equal(await driver.stop(), 0);
-  });
+      const driver = await Driver.start(sandbox, {
+        pool: embeddedDir(),
+        args: ['--pool-size', '5G', ...other],
+      });
+      assert.equal((await mountOf(embeddedDir()))?.fstype, fs);
+      assert.equal((await driver.client.listVolumes({})).entries.length, 2);
+      assert.ok((await poolBytes(embeddedDir())) > 4.5 * GiB, 'the pool grew to the new size');
+      assert.equal(await driver.stop(), 0);
+    });
+  }
 
   it('Probe is FAILED_PRECONDITION once the pool is unmounted under the driver', async () => {
     const driver = await Driver.start(sandbox, { pool: poolDir });

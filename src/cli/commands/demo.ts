@@ -59,7 +59,7 @@ export function demoCommand(): Command {
           ),
         );
         write(
-          `(each copies ${formatBytes(dataBytes)} of data; the clones' and the snapshot's source is a mounted volume, frozen for the copy, the restore's is a snapshot. DRIVER: the CreateVolume or CreateSnapshot call; WHOLE APPLY adds the catalog's fsynced records. Pool space: statfs's used before and after, the source synced first.)`,
+          `(each copies ${formatBytes(dataBytes)} of data; the clones' and the snapshot's source is a mounted volume, frozen for the copy, the restore's is a snapshot. DRIVER: the CreateVolume or CreateSnapshot call; WHOLE APPLY adds the catalog's fsynced records. Pool space: statfs's used before and after, the source and the pool synced first.)`,
         );
       }
       const failed = result.checks.filter((check) => !check.passed);

@@ -176,6 +176,8 @@ export async function runDemo(
   };
   const copy = async (what: string, yaml: string, source: string, sourceMount: string): Promise<void> => {
     await run('sync', ['-f', sourceMount]);
+    // And the pool: btrfs counts written data as used only once its transaction commits.
+    await run('sync', ['-f', context.poolRoot]);
     const before = await poolUsedBytes(context.poolRoot);
     let milliseconds = Number.NaN;
     context.observeCopy = (_rpc, ms) => (milliseconds = ms);
