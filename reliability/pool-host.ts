@@ -4,10 +4,13 @@ import { readMountInfo } from '../src/host/mountinfo.js';
 import { Driver } from '../test/helpers/driver.js';
 import type { Sandbox } from '../test/helpers/sandbox.js';
 import { createSandbox, isClosing, release } from './cleanup.js';
+import type { PoolFs } from './types.js';
 
 export interface PoolHostOptions {
-  /** Size of the loop-mounted XFS pool. */
+  /** Size of the loop-mounted pool. */
   poolBytes: number;
+  /** Its filesystem, hence the backend under test. */
+  poolFs: PoolFs;
   /** Clients (separate connections) the suite sends from, like several sidecars. */
   clients?: number;
   /** Directories between the sandbox and the pool, so the pool has ancestors inside the sandbox. */
@@ -15,7 +18,7 @@ export interface PoolHostOptions {
 }
 
 /**
- * One suite's world: a sandbox, a real loop-mounted XFS pool in it, a `dolly serve` on that
+ * One suite's world: a sandbox, a real loop-mounted pool (XFS or btrfs) in it, a `dolly serve` on that
  * pool, and clients on its socket. The driver can be killed (kill -9) and started again on
  * the same pool and socket, with or without a fault point armed.
  */
@@ -38,7 +41,11 @@ export class PoolHost {
     try {
       const parents = options.poolParents ?? [];
       if (parents.length > 0) await mkdir(sandbox.path(...parents), { recursive: true });
-      const pool = await sandbox.xfsPool([...parents, 'pool'].join('/'), options.poolBytes);
+      const name = [...parents, 'pool'].join('/');
+      const pool =
+        options.poolFs === 'btrfs'
+          ? await sandbox.btrfsPool(name, options.poolBytes)
+          : await sandbox.xfsPool(name, options.poolBytes);
       // Staging and target paths live here (see World).
       await mkdir(sandbox.path('node'));
       const host = new PoolHost(sandbox, pool, options.clients ?? 1);

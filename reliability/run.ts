@@ -1,7 +1,9 @@
 /**
- * `npm run reliability [-- --quick] [--seed N] [--only <suite>]`: runs the reliability suites
- * against a real `dolly serve` on real loop-mounted XFS pools, prints the results table and
- * every violation, and rewrites docs/reliability.md. Exits 1 when anything was violated.
+ * `npm run reliability [-- --quick] [--seed N] [--only <suite>] [--pool-fs xfs|btrfs]`: runs the
+ * reliability suites against a real `dolly serve` on real loop-mounted pools — each suite that
+ * tries the storage engine once per backend (XFS: reflink, btrfs: subvolumes) — prints the
+ * results table and every violation, and rewrites docs/reliability.md. Exits 1 when anything
+ * was violated.
  */
 import { randomInt } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +11,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { cleanupAll, sweepReleased } from './cleanup.js';
 import { consoleReport, writeMarkdownReport } from './report.js';
 import { SUITES } from './suites/index.js';
-import type { CheckRow } from './types.js';
+import type { CheckRow, PoolFs } from './types.js';
+
+const POOL_FILESYSTEMS: readonly PoolFs[] = ['xfs', 'btrfs'];
 
 const REPORT = fileURLToPath(new URL('../../docs/reliability.md', import.meta.url));
 
@@ -21,8 +25,17 @@ const program = new Command('reliability')
     return seed;
   })
   .option('--only <suite>', `one suite: ${SUITES.map((suite) => suite.name).join(', ')}`)
+  .option(
+    '--pool-fs <fs>',
+    'one backend only: xfs (reflink) or btrfs (subvolumes); default: both',
+    (value) => {
+      if (!(POOL_FILESYSTEMS as readonly string[]).includes(value))
+        throw new InvalidArgumentError('xfs or btrfs');
+      return value as PoolFs;
+    },
+  )
   .parse();
-const options = program.opts<{ quick: boolean; seed?: number; only?: string }>();
+const options = program.opts<{ quick: boolean; seed?: number; only?: string; poolFs?: PoolFs }>();
 
 if (options.only !== undefined && !SUITES.some((suite) => suite.name === options.only)) {
   program.error(`no suite ${options.only}; suites: ${SUITES.map((suite) => suite.name).join(', ')}`);
@@ -68,16 +81,22 @@ const log = (message: string) =>
 log(`reliability: ${quick ? 'quick' : 'full'} run, seed ${seed}`);
 
 const rows: CheckRow[] = [];
-for (const suite of SUITES.filter(
+const passes = SUITES.filter(
   (candidate) => options.only === undefined || candidate.name === options.only,
-)) {
+).flatMap((suite) =>
+  (suite.perBackend ? POOL_FILESYSTEMS : (['xfs'] as const))
+    .filter((poolFs) => options.poolFs === undefined || poolFs === options.poolFs || !suite.perBackend)
+    .map((poolFs) => ({ suite, poolFs, label: suite.perBackend ? `${suite.name} (${poolFs})` : suite.name })),
+);
+for (const { suite, poolFs, label } of passes) {
   const suiteStart = Date.now();
-  log(`suite ${suite.name}`);
+  log(`suite ${label}`);
   try {
-    rows.push(...(await suite.run({ quick, seed, log })));
+    const suiteRows = await suite.run({ quick, seed, log, poolFs });
+    rows.push(...suiteRows.map((row) => ({ ...row, suite: label })));
   } catch (error) {
     rows.push({
-      suite: suite.name,
+      suite: label,
       check: 'the suite ran to its end',
       injections: 0,
       requests: 0,
@@ -86,7 +105,7 @@ for (const suite of SUITES.filter(
       ],
     });
   }
-  log(`suite ${suite.name} took ${((Date.now() - suiteStart) / 1000).toFixed(1)} s`);
+  log(`suite ${label} took ${((Date.now() - suiteStart) / 1000).toFixed(1)} s`);
   // Interrupted: the signal handler cleans up and exits; no report from half a run.
   if (interrupted) await new Promise(() => undefined);
 }
@@ -103,7 +122,7 @@ if (leftovers.length > 0) {
 }
 
 process.stdout.write(`${consoleReport(rows)}\n`);
-const command = `npm run reliability --${quick ? ' --quick' : ''}${options.only ? ` --only ${options.only}` : ''} --seed ${seed}`;
+const command = `npm run reliability --${quick ? ' --quick' : ''}${options.only ? ` --only ${options.only}` : ''}${options.poolFs ? ` --pool-fs ${options.poolFs}` : ''} --seed ${seed}`;
 await writeMarkdownReport(REPORT, rows, {
   seed,
   quick,

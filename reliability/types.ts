@@ -8,7 +8,11 @@ export interface SuiteContext {
   /** Seed for every random choice, printed so a failing run can be repeated (--seed). */
   seed: number;
   log: (message: string) => void;
+  /** The pool filesystem, hence backend, of this pass: xfs (reflink) or btrfs (subvolumes). */
+  poolFs: PoolFs;
 }
+
+export type PoolFs = 'xfs' | 'btrfs';
 
 /** One line of the results table. A run passes only when every row has no violations. */
 export interface CheckRow {
@@ -24,5 +28,7 @@ export interface CheckRow {
 
 export interface Suite {
   name: string;
+  /** Whether the suite tries the storage engine, and so runs once per backend (else once, on XFS). */
+  perBackend: boolean;
   run: (context: SuiteContext) => Promise<CheckRow[]>;
 }

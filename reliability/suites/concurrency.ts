@@ -19,10 +19,15 @@ import { MiB, World } from '../workload.js';
  */
 export const concurrency: Suite = {
   name: 'concurrency',
+  perBackend: true,
   run: async (context) => {
     const clients = context.quick ? 4 : 8;
     const callsPerClient = context.quick ? 8 : 40;
-    const host = await PoolHost.create('concurrency', { poolBytes: 8 * 1024 * MiB, clients: clients * 2 });
+    const host = await PoolHost.create('concurrency', {
+      poolBytes: 8 * 1024 * MiB,
+      clients: clients * 2,
+      poolFs: context.poolFs,
+    });
     const world = new World(host, 'conc', 64 * MiB);
     try {
       const random = new Random(context.seed).fork('concurrency');

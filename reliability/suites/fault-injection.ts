@@ -18,8 +18,13 @@ const CLIENTS = 3;
  */
 export const faultInjection: Suite = {
   name: 'fault-injection',
+  perBackend: true,
   run: async (context) => {
-    const host = await PoolHost.create('fault', { poolBytes: 4 * 1024 * MiB, clients: CLIENTS });
+    const host = await PoolHost.create('fault', {
+      poolBytes: 4 * 1024 * MiB,
+      clients: CLIENTS,
+      poolFs: context.poolFs,
+    });
     const world = new World(host, 'fault');
     try {
       const random = new Random(context.seed).fork('fault-injection');

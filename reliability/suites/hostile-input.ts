@@ -24,8 +24,13 @@ import { MiB } from '../workload.js';
  */
 export const hostileInput: Suite = {
   name: 'hostile-input',
+  perBackend: true,
   run: async (context) => {
-    const host = await PoolHost.create('hostile', { poolBytes: 4 * 1024 * MiB, poolParents: ['a', 'b'] });
+    const host = await PoolHost.create('hostile', {
+      poolBytes: 4 * 1024 * MiB,
+      poolParents: ['a', 'b'],
+      poolFs: context.poolFs,
+    });
     try {
       const world = await HostileWorld.create(host);
       const rows: CheckRow[] = [];

@@ -106,6 +106,7 @@ interface Harness {
 
 export const http2Abuse: Suite = {
   name: SUITE,
+  perBackend: false,
   run: async (context: SuiteContext): Promise<CheckRow[]> => {
     const sizes = context.quick ? QUICK : FULL;
     const sandbox = await Sandbox.create('reliability-http2');

@@ -22,8 +22,9 @@ const execFileAsync = promisify(execFile);
  */
 export const poolFull: Suite = {
   name: 'pool-full',
+  perBackend: true,
   run: async (context) => {
-    const host = await PoolHost.create('pool-full', { poolBytes: 512 * MiB });
+    const host = await PoolHost.create('pool-full', { poolBytes: 512 * MiB, poolFs: context.poolFs });
     const world = new World(host, 'full', 32 * MiB);
     try {
       // The data that must survive: a published volume's reference file, a volume and a snapshot.

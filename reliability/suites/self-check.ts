@@ -20,8 +20,9 @@ const run = (file: string, args: string[]) => execFileAsync(file, args, { timeou
  */
 export const selfCheck: Suite = {
   name: 'self-check',
-  run: async () => {
-    const host = await PoolHost.create('self-check', { poolBytes: 1024 * MiB });
+  perBackend: true,
+  run: async (context) => {
+    const host = await PoolHost.create('self-check', { poolBytes: 1024 * MiB, poolFs: context.poolFs });
     const world = new World(host, 'self');
     const missed: string[] = [];
     let planted = 0;

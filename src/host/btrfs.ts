@@ -20,6 +20,14 @@ export async function createSubvolume(path: string): Promise<void> {
 }
 
 /**
+ * Marks a directory so that files created in it are NOCOW (chattr +C): written in place, not
+ * copied on every write. Only files created after the mark inherit it (a file only while empty).
+ */
+export async function markNoCow(dir: string): Promise<void> {
+  await run('chattr', ['+C', dir], { timeoutMs: 60_000 });
+}
+
+/**
  * Snapshots the subvolume at `source` to `destination` (which must not exist): O(1) in the
  * size and the fragmentation of what it holds, and durable when it returns (the kernel commits
  * the transaction that creates it).
@@ -36,6 +44,19 @@ export async function snapshotSubvolume(
 /** Deletes the subvolume at `path`; its space is reclaimed by the kernel in the background. */
 export async function deleteSubvolume(path: string): Promise<void> {
   await run('btrfs', ['subvolume', 'delete', path], { timeoutMs: 60_000 });
+}
+
+/**
+ * Waits until the subvolumes deleted on the filesystem at `path` are gone and their space is
+ * free again (the kernel's cleaner frees it after the delete returns).
+ */
+export async function waitForDeletedSubvolumes(path: string, timeoutMs: number): Promise<void> {
+  await run('btrfs', ['subvolume', 'sync', path], { timeoutMs });
+}
+
+/** Commits the filesystem's current transaction (what syncfs does on btrfs). */
+export async function commitTransaction(path: string): Promise<void> {
+  await run('btrfs', ['filesystem', 'sync', path], { timeoutMs: 60_000 });
 }
 
 /** Makes a btrfs filesystem on a device or image file. */

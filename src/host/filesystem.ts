@@ -24,6 +24,11 @@ export async function makeFilesystem(device: string, fsType: FilesystemType): Pr
   }
 }
 
+/** Erases every filesystem signature blkid would find on a device (what a failed mkfs left). */
+export async function wipeSignatures(device: string): Promise<void> {
+  await run('wipefs', ['--all', '--quiet', device], { timeoutMs: 60_000 });
+}
+
 /**
  * Grows a mounted filesystem to the size of its device, online. Online ext4 growth needs
  * CAP_SYS_RESOURCE (a privileged container has it); without it resize2fs says "Permission denied".

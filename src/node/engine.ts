@@ -9,6 +9,7 @@ import {
   makeFilesystem,
   probeFilesystem,
   readExt4Size,
+  wipeSignatures,
 } from '../host/filesystem.js';
 import { attachLoop, detachLoop, loopsFor, refreshLoopSize } from '../host/loop.js';
 import type { MountEntry } from '../host/mountinfo.js';
@@ -21,7 +22,7 @@ import type { VolumeId } from '../pool/ids.js';
 import type { FsType, VolumeMeta, VolumeMode } from '../pool/meta.js';
 import type { Pool } from '../pool/pool.js';
 import { DEFAULT_FS_TYPE } from '../pool/pool.js';
-import { formatSize } from '../pool/sizes.js';
+import { MiB, formatSize } from '../pool/sizes.js';
 import { faultPoint } from '../util/fault.js';
 import {
   assertStillResolves,
@@ -136,7 +137,20 @@ export class NodeEngine {
         const found = await probeFilesystem(device);
         const wanted = fsType ?? DEFAULT_FS_TYPE;
         if (found === undefined) {
-          await makeNewFilesystem(id, device, wanted, meta.sizeBytes);
+          // mkfs writes into the sparse image: on a (nearly) full pool, refuse before it changes anything.
+          await this.assertPoolNotFull(id, 'make its filesystem', undefined);
+          await makeNewFilesystem(id, device, wanted, meta.sizeBytes).catch(async (error: unknown) => {
+            // Erase what it wrote, so that the retry formats again instead of finding a broken filesystem.
+            await wipeSignatures(device).catch((wipeError: unknown) =>
+              this.pool.log('could not erase what a failed mkfs left', {
+                volume: id,
+                device,
+                error: wipeError instanceof Error ? wipeError.message : String(wipeError),
+              }),
+            );
+            await this.assertPoolNotFull(id, 'make its filesystem', error);
+            throw error;
+          });
         } else if (found !== wanted) {
           throw new DollyError(
             Code.FAILED_PRECONDITION,
@@ -146,7 +160,11 @@ export class NodeEngine {
           // Grown before mounting: online ext4 growth needs CAP_SYS_RESOURCE, this does not.
           await growUnmountedExt4(device);
         }
-        await mountStaging(device, stagingPath, wanted, spec.mountFlags);
+        // Mounting writes (superblock, journal): a clone's blocks are shared, so that needs space.
+        await mountStaging(device, stagingPath, wanted, spec.mountFlags).catch(async (error: unknown) => {
+          await this.assertPoolNotFull(id, 'mount its filesystem', error);
+          throw error;
+        });
         undo.push(() => unmount(stagingPath));
         if (wanted === 'xfs') await growMountedFilesystem(device, stagingPath, 'xfs');
       } catch (error) {
@@ -341,6 +359,23 @@ export class NodeEngine {
     return meta;
   }
 
+  /**
+   * RESOURCE_EXHAUSTED when the pool has (nearly) no space left: a volume's writes need pool
+   * space wherever its image is a hole or shares a block with a copy, so a filesystem cannot be
+   * made or mounted there. `failure`: the error this explains, if the step was tried.
+   */
+  private async assertPoolNotFull(id: VolumeId, step: string, failure: unknown): Promise<void> {
+    if ((await this.pool.stats()).availableBytes >= POOL_NEARLY_FULL_BYTES) return;
+    const { availableBytes } = await this.pool.reclaimedStats();
+    if (availableBytes >= POOL_NEARLY_FULL_BYTES) return;
+    const why = failure instanceof Error ? ` (${failure.message})` : '';
+    throw new DollyError(
+      Code.RESOURCE_EXHAUSTED,
+      `the pool has ${formatSize(availableBytes)} left, less than the ${formatSize(POOL_NEARLY_FULL_BYTES)} needed to ${step} for volume ${id}${why}; free space (delete volumes or snapshots) or grow the pool, then stage it again`,
+      { cause: failure },
+    );
+  }
+
   /** Attaches the image (once: an attached image is reused) and makes the device see its full size. */
   private async attach(id: VolumeId, meta: VolumeMeta): Promise<string> {
     const image = this.pool.layout.volumeImage(id);
@@ -356,6 +391,9 @@ export class NodeEngine {
     return this.poolRoot;
   }
 }
+
+/** The free pool space a first stage wants: mkfs writes superblocks, group tables and a journal or log. */
+const POOL_NEARLY_FULL_BYTES = 64 * MiB;
 
 /**
  * Makes the filesystem of a volume's first stage. Below the smallest filesystem Dolly makes

@@ -150,6 +150,13 @@ export class Freezer {
           { cause: error },
         );
       }
+      if (error instanceof DollyError && /Input\/output error/.test(error.message)) {
+        throw new DollyError(
+          Code.FAILED_PRECONDITION,
+          `the filesystem at ${mountPoint} has had write errors and cannot be frozen for a consistent copy; its writes may have failed while the pool was full (see the kernel log): free pool space, then unmount, check and mount it again before copying it`,
+          { cause: error },
+        );
+      }
       throw error;
     }
   }

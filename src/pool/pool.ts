@@ -15,6 +15,7 @@ import { OperationGate } from '../util/operation-gate.js';
 import { throwIfAborted } from '../util/deadline.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncPath } from '../util/atomic-file.js';
+import { GroupSync } from '../util/group-sync.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
 import { exists, statIfExists } from '../util/stat-if-exists.js';
 import { chooseExpandedSize, chooseVolumeSize, fitsRange, volumeMinimum } from './capacity.js';
@@ -75,6 +76,8 @@ type Logger = (message: string, fields?: Record<string, unknown>) => void;
 export class Pool {
   readonly layout: PoolLayout;
   private readonly gate = new OperationGate();
+  /** The renames into volumes/, snapshots/ and trash/ of operations in flight share their directory fsyncs. */
+  private readonly directorySync = new GroupSync(fsyncPath);
   private readonly freezer: Freezer;
   private readonly rootDevice: number;
 
@@ -312,7 +315,7 @@ export class Pool {
     const { totalBytes, availableBytes } = await this.stats();
     const sizeBytes = chooseExpandedSize(range, meta.sizeBytes, totalBytes);
     if (sizeBytes === meta.sizeBytes) return meta;
-    assertFits(sizeBytes - meta.sizeBytes, availableBytes, 'growing this volume');
+    await this.assertFits(sizeBytes - meta.sizeBytes, availableBytes, 'growing this volume');
     // Image first, then the record: a crash between them leaves an image larger than its record,
     // which the next start completes (reconcileSizes).
     await growFile(this.layout.volumeImage(id), sizeBytes);
@@ -348,6 +351,16 @@ export class Pool {
     return { totalBytes: pool.blocks * pool.bsize, availableBytes };
   }
 
+  /**
+   * The pool's space once what deletes are still freeing is free (btrfs frees deleted subvolumes
+   * and files in the background; waits a bounded time): for an answer of "no space".
+   * `settled` is false when some may still be on its way.
+   */
+  async reclaimedStats(): Promise<PoolStats & { settled: boolean }> {
+    const settled = await this.backend.reclaim(this.root);
+    return { ...(await this.stats()), settled };
+  }
+
   /** Throws FAILED_PRECONDITION when the pool cannot serve requests (unmounted, read-only, gone). */
   async checkHealth(): Promise<void> {
     try {
@@ -363,6 +376,23 @@ export class Pool {
     }
   }
 
+  /**
+   * The pool is thin: what a clone or restore shares with its source costs nothing. What a new
+   * volume or the grown part of one adds could all be written, so it must fit in the space the
+   * pool has now; otherwise the volume would be overcommitted from its first day. Space that
+   * deletes are still freeing (btrfs frees a deleted subvolume in the background) is waited for
+   * before the answer is no.
+   */
+  private async assertFits(newBytes: number, availableBytes: number, what: string): Promise<void> {
+    if (newBytes <= availableBytes) return;
+    const { availableBytes: available, settled } = await this.reclaimedStats();
+    if (newBytes <= available) return;
+    throw new DollyError(
+      Code.RESOURCE_EXHAUSTED,
+      `${what} needs ${formatSize(newBytes)} of new space but the pool has ${formatSize(available)} available${settled ? '' : ' (more is still being freed from deleted volumes: retry shortly)'}; free space (delete volumes or snapshots) or grow the pool (--pool-size)`,
+    );
+  }
+
   private async buildVolume(id: VolumeId, request: VolumeRequest, signal: AbortSignal): Promise<VolumeMeta> {
     // Everything about the source is checked before anything is allocated.
     const source = await this.resolveSource(request);
@@ -373,7 +403,7 @@ export class Pool {
       totalBytes,
       volumeMinimum(request.mode, request.fsType ?? source?.meta.fsType ?? DEFAULT_FS_TYPE),
     );
-    assertFits(sizeBytes - (source?.meta.sizeBytes ?? 0), availableBytes, 'this volume');
+    await this.assertFits(sizeBytes - (source?.meta.sizeBytes ?? 0), availableBytes, 'this volume');
     const meta: VolumeMeta = {
       version: 1,
       id,
@@ -437,7 +467,7 @@ export class Pool {
       throwIfAborted(signal);
       faultPoint('build:before-rename');
       await rename(work, finalDir);
-      await fsyncPath(parentDir);
+      await this.directorySync.sync(parentDir);
     } catch (error) {
       await this.backend.remove(work).catch((cleanup: unknown) =>
         this.log('could not remove failed work; the next start removes it', {
@@ -458,7 +488,7 @@ export class Pool {
       if (errnoCode(error) === 'ENOENT') return;
       throw toDollyError(error, `cannot delete ${id}`);
     }
-    await fsyncPath(parentDir);
+    await this.directorySync.sync(parentDir);
     faultPoint('delete:trashed');
     await this.backend.remove(trash);
   }
@@ -522,20 +552,6 @@ export class Pool {
         `the copy of ${description} is ${size} bytes, not the ${sourceBytes} its record says; nothing was created`,
       );
     }
-  }
-}
-
-/**
- * The pool is thin: what a clone or restore shares with its source costs nothing. What a new
- * volume or the grown part of one adds could all be written, so it must fit in the space the
- * pool has now; otherwise the volume would be overcommitted from its first day.
- */
-function assertFits(newBytes: number, availableBytes: number, what: string): void {
-  if (newBytes > availableBytes) {
-    throw new DollyError(
-      Code.RESOURCE_EXHAUSTED,
-      `${what} needs ${formatSize(newBytes)} of new space but the pool has ${formatSize(availableBytes)} available; free space (delete volumes or snapshots) or grow the pool (--pool-size)`,
-    );
   }
 }
 

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
-import { Sandbox } from '../helpers/sandbox.js';
-import { GiB, MiB, expectCode, mountCapability, status, writePattern } from '../helpers/csi.js';
+import { Sandbox, sh } from '../helpers/sandbox.js';
+import { GiB, MiB, expectCode, hashFile, mountCapability, status, writePattern } from '../helpers/csi.js';
 
 describe('capacity: what the pool can really provide', () => {
   let sandbox: Sandbox;
@@ -64,5 +65,44 @@ describe('capacity: what the pool can really provide', () => {
     });
     assert.equal(snap.snapshot?.ready_to_use, true);
     assert.ok((await driver.client.getCapacity({})).available_capacity > after.available_capacity - 16 * MiB);
+  });
+
+  it('the space a delete frees is there for the next create at once (btrfs frees a subvolume in the background)', async () => {
+    const volumes = (await driver.client.listVolumes({})).entries.map((entry) => entry.volume!.volume_id);
+    for (const { snapshot } of (await driver.client.listSnapshots({})).entries) {
+      await driver.client.deleteSnapshot({ snapshot_id: snapshot!.snapshot_id });
+    }
+    for (const id of volumes) await driver.client.deleteVolume({ volume_id: id });
+    const { volume } = await create('after-deletes', 800 * MiB);
+    assert.equal(volume?.capacity_bytes, 800 * MiB);
+    await driver.client.deleteVolume({ volume_id: volume.volume_id });
+  });
+
+  it('a first stage on a full pool is RESOURCE_EXHAUSTED and changes nothing; with space again it stages', async () => {
+    const { volume } = await create('stage-when-full', 64 * MiB);
+    const id = volume!.volume_id;
+    const image = join(pool, 'volumes', id, 'disk.img');
+    await writePattern(image, 0, MiB, 'not a filesystem yet');
+    const before = await hashFile(image);
+    // Fill the pool beside Dolly's directories until the filesystem says it is full.
+    const filler = join(pool, 'filler');
+    await sh('dd', ['if=/dev/zero', `of=${filler}`, 'bs=1M', 'conv=fsync', 'status=none']).catch(
+      () => undefined,
+    );
+    const staging = sandbox.path('staging-when-full');
+    await mkdir(staging);
+    const stage = () =>
+      driver.client.nodeStageVolume({
+        volume_id: id,
+        staging_target_path: staging,
+        volume_capability: mountCapability()[0]!,
+      });
+    await expectCode(stage(), status.RESOURCE_EXHAUSTED, /needed to make its filesystem/);
+    assert.equal(await hashFile(image), before, 'the refused stage did not touch the volume');
+
+    await rm(filler);
+    await stage();
+    await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: staging });
+    await driver.client.deleteVolume({ volume_id: id });
   });
 });

@@ -40,7 +40,7 @@ describe('host tools: one list for the driver, the image and CI', () => {
   });
 
   it('the packages are the Debian ones that ship those programs', () => {
-    assert.deepEqual(debianPackages(), ['e2fsprogs', 'mount', 'util-linux', 'xfsprogs']);
+    assert.deepEqual(debianPackages(), ['btrfs-progs', 'e2fsprogs', 'mount', 'util-linux', 'xfsprogs']);
   });
 
   it("the Dockerfile's runtime stage installs exactly those packages, and no build tools", async () => {

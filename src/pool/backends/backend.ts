@@ -22,6 +22,12 @@ export interface PoolBackend {
   remove(dir: string): Promise<void>;
 
   /**
+   * Waits (a bounded time) for the space of removed objects to be free again, where the
+   * filesystem frees it after remove() returns; false when some may still be on its way.
+   */
+  reclaim(poolRoot: string): Promise<boolean>;
+
+  /**
    * Where a new version of a file in `objectDir` is written before it is renamed over the old
    * one: a directory on the same filesystem — and for btrfs, in the same subvolume, since a
    * rename cannot cross subvolumes.

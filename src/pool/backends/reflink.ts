@@ -20,6 +20,9 @@ export const reflinkBackend: PoolBackend = {
     await rm(dir, { recursive: true, force: true });
   },
 
+  // Unlinking the image freed its blocks before remove() returned.
+  reclaim: () => Promise.resolve(true),
+
   // Temporary files live in the pool's tmp/, which is emptied at start: a crash leaves nothing
   // in an object's directory.
   workDirFor: (_objectDir, poolTmp) => poolTmp,
