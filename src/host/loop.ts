@@ -75,7 +75,24 @@ export async function listLoops(): Promise<LoopDevice[]> {
 
 /** Loop devices attached to this image (normally zero or one). */
 export async function loopsFor(image: string): Promise<LoopDevice[]> {
-  return (await listLoops()).filter((device) => device.backingFile === image);
+  // Only the backing file of every device, the rest only of the matches: this runs on every
+  // clone, snapshot and delete, and a node may have hundreds of loop devices.
+  const names = (await readdir('/sys/block')).filter((name) => /^loop\d+$/.test(name));
+  const backing = await Promise.all(names.map((name) => readBackingFile(name)));
+  const matches = names.filter((_name, index) => backing[index] === image);
+  const devices = await Promise.all(matches.map((name) => readLoop(name)));
+  return devices.filter((device): device is LoopDevice => device?.backingFile === image);
+}
+
+/** The backing file of a loop device; undefined when it is not attached. */
+async function readBackingFile(name: string): Promise<string | undefined> {
+  try {
+    const text = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8');
+    return text.trim().replace(/ \(deleted\)$/, '');
+  } catch (error) {
+    if (['ENOENT', 'ENODEV', 'ENXIO'].includes(errnoCode(error) ?? '')) return undefined;
+    throw error;
+  }
 }
 
 async function readLoop(name: string): Promise<LoopDevice | undefined> {

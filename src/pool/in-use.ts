@@ -1,4 +1,4 @@
-import { listLoops } from '../host/loop.js';
+import { loopsFor } from '../host/loop.js';
 import { readMountInfo } from '../host/mountinfo.js';
 
 export interface ImageUsers {
@@ -10,7 +10,7 @@ export interface ImageUsers {
 
 /** What on this node uses a volume image: derived from the kernel's state, so it survives restarts. */
 export async function imageUsers(image: string): Promise<ImageUsers> {
-  const devices = (await listLoops()).filter((loop) => loop.backingFile === image).map((loop) => loop.name);
+  const devices = (await loopsFor(image)).map((loop) => loop.name);
   if (devices.length === 0) return { devices, mountPoints: [] };
   const mounts = await readMountInfo();
   const mountPoints = mounts
