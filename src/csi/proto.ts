@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 // The light build has no .proto parser: the proto comes parsed, from the generated descriptor.
 import protobuf from 'protobufjs/light.js';
-import { CSI_DESCRIPTOR } from '../generated/csi-descriptor.js';
+import { csiDescriptor } from '../generated/csi-descriptor.js';
 import type { ControllerClient } from '../generated/csi/v1/Controller.js';
 import type { IdentityClient } from '../generated/csi/v1/Identity.js';
 import type { NodeClient } from '../generated/csi/v1/Node.js';
@@ -51,7 +51,7 @@ let root: protobuf.Root | undefined;
 /** csi.proto, parsed (from the generated descriptor), every reference resolved. */
 export function csiRoot(): protobuf.Root {
   if (!root) {
-    root = protobuf.Root.fromJSON(CSI_DESCRIPTOR);
+    root = protobuf.Root.fromJSON(csiDescriptor());
     root.resolveAll();
   }
   return root;

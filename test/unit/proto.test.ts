@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
-import { CSI_DESCRIPTOR } from '../../src/generated/csi-descriptor.js';
+import { csiDescriptor } from '../../src/generated/csi-descriptor.js';
 import { PROTO_PATH, csiRoot, loadCsi, secretFieldNames } from '../../src/csi/proto.js';
 import type { Csi } from '../../src/csi/proto.js';
 
@@ -106,11 +106,48 @@ function codec(
 }
 
 describe('the CSI proto, from the generated descriptor', () => {
-  it('the generated descriptor is csi.proto as parsing it gives', () => {
-    assert.deepEqual(CSI_DESCRIPTOR, asJson(parsed().toJSON()));
+  it('the descriptor holds the served services and all they use, as parsing csi.proto gives them', () => {
+    const full = parsed();
+    const without = (json: unknown, key: string): unknown =>
+      Object.fromEntries(Object.entries(json as object).filter(([name]) => name !== key));
+    // Each service, message and enum in it is the parsed one, field for field, options included.
+    let compared = 0;
+    const compare = (nested: Record<string, unknown>, path: string): void => {
+      for (const [name, json] of Object.entries(nested)) {
+        const original = full.lookup(`${path}${name}`);
+        assert.ok(original, `${path}${name} is in csi.proto`);
+        assert.deepEqual(
+          without(json, 'nested'),
+          without(asJson(original.toJSON()), 'nested'),
+          original.fullName,
+        );
+        const inner = (json as { nested?: Record<string, unknown> }).nested;
+        if (inner) compare(inner, `${path}${name}.`);
+        compared++;
+      }
+    };
+    compare(csiDescriptor().nested ?? {}, '');
+    assert.ok(compared > 50, `${compared} compared`);
+    // Every message and enum the served services use, directly or through a field, is in it.
+    const root = csiRoot();
+    const seen = new Set<string>();
+    const reach = (type: protobuf.Type | protobuf.Enum): void => {
+      if (seen.has(type.fullName)) return;
+      seen.add(type.fullName);
+      assert.ok(root.lookup(type.fullName), `${type.fullName} is in the descriptor`);
+      if (type instanceof protobuf.Type) {
+        for (const field of type.fieldsArray) if (field.resolvedType) reach(field.resolvedType);
+      }
+    };
+    for (const name of SERVICES) {
+      for (const method of full.lookupService(`csi.v1.${name}`).methodsArray) {
+        for (const type of [method.resolvedRequestType, method.resolvedResponseType]) if (type) reach(type);
+      }
+    }
+    assert.ok(seen.has('.google.protobuf.Timestamp') && seen.has('.csi.v1.VolumeCapability.AccessMode.Mode'));
     // What the driver builds from it holds all of it but the options of enum values, which
     // protobufjs's Enum.fromJSON drops (the driver does not read them).
-    assert.deepEqual(asJson(csiRoot().toJSON()), withoutEnumValueOptions(asJson(CSI_DESCRIPTOR)));
+    assert.deepEqual(asJson(csiRoot().toJSON()), withoutEnumValueOptions(asJson(csiDescriptor())));
   });
 
   it('each service has the methods, paths, streaming and client method names proto-loader gives', () => {
