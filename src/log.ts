@@ -1,6 +1,5 @@
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 export type LogFormat = 'json' | 'text';
@@ -11,10 +10,13 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * Structured logs: one JSON object per line for machines (the default when the output is not
  * a terminal), or coloured single lines for a person at a terminal.
  */
-export function createLogger(options: { format?: LogFormat; level: LogLevel }): Logger {
+export async function createLogger(options: { format?: LogFormat; level: LogLevel }): Promise<Logger> {
   const format = options.format ?? (process.stdout.isTTY ? 'text' : 'json');
   const base = { level: options.level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   if (format === 'text') {
+    // Loaded only here: a driver logging JSON (in a pod, its stdout is not a terminal) does not
+    // keep pino-pretty and its dependencies in memory.
+    const { default: pretty } = await import('pino-pretty');
     return pino(
       base,
       pretty({ colorize: process.stdout.isTTY, singleLine: true, ignore: 'pid,hostname', sync: true }),

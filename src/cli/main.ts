@@ -1,20 +1,22 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
+import { socketPathOf } from '../csi/endpoint.js';
 import { DollyError } from '../errors.js';
-import { CatalogDamaged } from '../catalog/catalog.js';
-import { HostLockTimeout } from '../catalog/host-lock.js';
-import { UserError } from '../local/errors.js';
-import { kubernetesCommands } from './commands/kubernetes.js';
-import { snapshotCommand } from './commands/snapshot.js';
-import { statusCommand } from './commands/status.js';
-import { demoCommand } from './commands/demo.js';
-import { volumeCommand } from './commands/volume.js';
-import { DEFAULT_SOCKET } from './session.js';
 import { LOG_LEVELS } from '../log.js';
 import { VERSION } from '../version.js';
 import { DEFAULTS, EXPANSION_MODES, serve } from './serve.js';
 import { EMBEDDED_FILESYSTEMS } from '../pool/prepare.js';
 import type { ServeOptions } from './serve.js';
+
+/** The client commands talk to the driver where it listens by default. */
+const DEFAULT_SOCKET = socketPathOf(DEFAULTS.endpoint);
+
+/**
+ * `dolly serve` runs as long as the node does: it does not load the client commands, whose
+ * modules (Kubernetes objects, YAML, tables, the catalog) would stay resident for nothing.
+ * Anything else, `dolly --socket x serve` included, loads them all (serve works the same).
+ */
+const client = process.argv[2] === 'serve' ? undefined : await import('./commands/client.js');
 
 const program = new Command('dolly')
   .description('Dolly: a CSI driver whose clones, snapshots and restores are instant reflinks')
@@ -65,11 +67,7 @@ program
     await serve(options);
   });
 
-program.addCommand(volumeCommand());
-program.addCommand(snapshotCommand());
-program.addCommand(statusCommand());
-for (const command of kubernetesCommands()) program.addCommand(command);
-program.addCommand(demoCommand());
+for (const command of client?.clientCommands() ?? []) program.addCommand(command);
 
 /** Usage errors exit 2 (help and --version 0), in every subcommand. */
 function exitOnUsageErrors(command: Command): void {
@@ -90,18 +88,17 @@ function exitCodeOf(error: unknown): number {
       ? 0
       : 2;
   }
+  const known =
+    client?.clientFailure(error) ??
+    (error instanceof DollyError ? { message: error.message, exitCode: 1 } : undefined);
   const message =
-    error instanceof UserError ||
-    error instanceof DollyError ||
-    error instanceof CatalogDamaged ||
-    error instanceof HostLockTimeout
-      ? error.message
-      : error instanceof Error
-        ? `${error.message} (unexpected: please report it; DOLLY_DEBUG=1 prints where it happened)`
-        : String(error);
+    known?.message ??
+    (error instanceof Error
+      ? `${error.message} (unexpected: please report it; DOLLY_DEBUG=1 prints where it happened)`
+      : String(error));
   process.stderr.write(`dolly: ${message}\n`);
   if (process.env['DOLLY_DEBUG'] && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`);
-  return error instanceof UserError ? error.exitCode : 1;
+  return known?.exitCode ?? 1;
 }
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -3,9 +3,10 @@ import { CsiServer, prepareSocketPath } from '../csi/server.js';
 import { socketPathOf } from '../csi/endpoint.js';
 import { createLogger, engineLog } from '../log.js';
 import { parseListenAddress } from '../metrics/address.js';
-import { MetricsServer } from '../metrics/http-server.js';
-import { DriverMetrics } from '../metrics/metrics.js';
-import type { LogFormat, LogLevel } from '../log.js';
+import type { ListenAddress } from '../metrics/address.js';
+import type { MetricsServer } from '../metrics/http-server.js';
+import type { DriverMetrics } from '../metrics/metrics.js';
+import type { LogFormat, LogLevel, Logger } from '../log.js';
 import { NODE_ID } from '../pool/ids.js';
 import { Pool } from '../pool/pool.js';
 import { lockPool } from '../pool/pool-lock.js';
@@ -46,7 +47,7 @@ export interface ServeOptions {
 const DRIVER_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$/;
 
 export async function serve(options: ServeOptions): Promise<void> {
-  const log = createLogger({ format: options.logFormat, level: options.logLevel });
+  const log = await createLogger({ format: options.logFormat, level: options.logLevel });
   if (!DRIVER_NAME.test(options.driverName)) {
     throw new DollyError(
       Code.INVALID_ARGUMENT,
@@ -82,8 +83,9 @@ export async function serve(options: ServeOptions): Promise<void> {
   const pool = await Pool.open(prepared, engineLog(log), nodeId);
   const stats = await pool.stats();
   // Metrics first: a port already taken is a start-up error, before the CSI socket exists.
-  const metrics = metricsListen && new DriverMetrics(pool);
-  const metricsServer = metrics && (await MetricsServer.start(metricsListen, { metrics, pool, log }));
+  const started = metricsListen && (await startMetrics(metricsListen, pool, log));
+  const metrics = started?.metrics;
+  const metricsServer = started?.server;
   const server = await CsiServer.start({
     socketPath,
     driverName: options.driverName,
@@ -127,4 +129,19 @@ export async function serve(options: ServeOptions): Promise<void> {
   await metricsServer?.stop();
   await lock.release();
   log.info('stopped');
+}
+
+/**
+ * The metrics and their HTTP port. prom-client and the server are loaded only here: a driver
+ * without --metrics-address does not keep them in memory.
+ */
+async function startMetrics(
+  listen: ListenAddress,
+  pool: Pool,
+  log: Logger,
+): Promise<{ metrics: DriverMetrics; server: MetricsServer }> {
+  const { DriverMetrics } = await import('../metrics/metrics.js');
+  const { MetricsServer } = await import('../metrics/http-server.js');
+  const metrics = new DriverMetrics(pool);
+  return { metrics, server: await MetricsServer.start(listen, { metrics, pool, log }) };
 }

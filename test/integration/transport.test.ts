@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import protobuf from 'protobufjs';
-import { PROTO_PATH } from '../../src/csi/proto.js';
+import { csiRoot } from '../../src/csi/proto.js';
 import { CsiClient } from '../../src/client/csi-client.js';
 import { Driver } from '../helpers/driver.js';
 import { Sandbox } from '../helpers/sandbox.js';
@@ -75,7 +74,7 @@ async function rawCalls(socketPath: string, authority: string, paths: string[]):
 describe('gRPC transport as grpc-go clients speak it', () => {
   let sandbox: Sandbox;
   let driver: Driver;
-  const GetPluginInfoResponse = protobuf.loadSync(PROTO_PATH).lookupType('csi.v1.GetPluginInfoResponse');
+  const GetPluginInfoResponse = csiRoot().lookupType('csi.v1.GetPluginInfoResponse');
 
   before(async () => {
     sandbox = await Sandbox.create('transport');

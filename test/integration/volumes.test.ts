@@ -2,6 +2,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import protobuf from 'protobufjs';
+// Registers google/protobuf/descriptor.proto, which csi.proto imports, with protobufjs (the driver
+// itself no longer loads proto-loader: it reads the generated descriptor).
+import '@grpc/proto-loader';
 import { PROTO_PATH } from '../../src/csi/proto.js';
 import { Driver, NODE_ID, TOPOLOGY_KEY } from '../helpers/driver.js';
 import { POOL_FS, Sandbox } from '../helpers/sandbox.js';
