@@ -7,8 +7,6 @@ import { LocalContext } from '../local/context.js';
 import { UserError } from '../local/errors.js';
 import { write } from './output.js';
 
-export const DEFAULT_SOCKET = '/run/dolly/csi.sock';
-
 /** Options every client command has (from the program, the command and its parents). */
 export interface ClientOptions {
   socket: string;

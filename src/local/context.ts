@@ -17,6 +17,8 @@ export class LocalContext {
     readonly driverVersion: string,
     readonly nodeId: string,
     readonly poolRoot: string,
+    /** How the pool copies (reflink or btrfs); "unknown" from a driver that does not say. */
+    readonly backend: string,
     readonly catalog: Catalog,
     /** Controller capabilities the driver advertises (CREATE_DELETE_VOLUME, EXPAND_VOLUME, …). */
     readonly controllerCapabilities: ReadonlySet<string>,
@@ -49,6 +51,7 @@ export class LocalContext {
         info.vendor_version,
         nodeId,
         poolRoot,
+        info.manifest[MANIFEST_KEYS.backend] ?? 'unknown',
         catalog,
         controller,
       );

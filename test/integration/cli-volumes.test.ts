@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
 import { dolly, dollyJson, dollyOk } from '../helpers/cli.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import { POOL_FS, Sandbox } from '../helpers/sandbox.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -236,13 +236,16 @@ describe('dolly volume / snapshot / status', () => {
       volumes: { total: number; named: number; mounted: number };
       snapshots: { total: number };
       images: { allocatedBytes: number; physicalBytes: number; sharedBytes: number };
-      pool: { sizeBytes: number };
+      pool: { sizeBytes: number; backend: string };
     }>(socket, ['status']);
+    assert.equal(report.pool.backend, POOL_FS === 'btrfs' ? 'btrfs' : 'reflink');
     assert.deepEqual(report.volumes, { total: 4, named: 4, mounted: 3 });
     assert.equal(report.snapshots.total, 1);
     assert.ok(report.images.sharedBytes > 0, 'clones share blocks with their source');
     assert.equal(report.images.allocatedBytes - report.images.physicalBytes, report.images.sharedBytes);
-    assert.match(await run('status'), /^sharing {2}the images hold .* clones and snapshots share /m);
+    const text = await run('status');
+    assert.match(text, /^sharing {2}the images hold .* clones and snapshots share /m);
+    assert.match(text, new RegExp(`^pool {5}\\S+ \\(${report.pool.backend} backend\\): `, 'm'));
   });
 
   it('rm: refused while mounted; after umount the volume goes and its clone keeps its data', async () => {

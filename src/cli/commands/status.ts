@@ -8,7 +8,7 @@ import { withContext } from '../session.js';
 
 export interface StatusReport {
   driver: { name: string; version: string; node: string; socket: string };
-  pool: { root: string; sizeBytes: number; usedBytes: number; availableBytes: number };
+  pool: { root: string; backend: string; sizeBytes: number; usedBytes: number; availableBytes: number };
   volumes: { total: number; named: number; mounted: number };
   snapshots: { total: number; named: number };
   /** From the filesystem's extent maps: what the images hold, what they occupy, what sharing saves. */
@@ -52,6 +52,7 @@ export async function collectStatus(context: LocalContext): Promise<StatusReport
     },
     pool: {
       root: space.root,
+      backend: context.backend,
       sizeBytes: space.filesystem.sizeBytes,
       usedBytes: space.filesystem.usedBytes,
       availableBytes: space.filesystem.availableBytes,
@@ -82,7 +83,7 @@ export function formatStatus(report: StatusReport): string {
     ['driver', `${driver.name} ${driver.version} on node ${driver.node} (${driver.socket})`],
     [
       'pool',
-      `${pool.root}: ${formatBytes(pool.sizeBytes)}, ${formatBytes(pool.usedBytes)} used, ${formatBytes(pool.availableBytes)} available`,
+      `${pool.root} (${pool.backend} backend): ${formatBytes(pool.sizeBytes)}, ${formatBytes(pool.usedBytes)} used, ${formatBytes(pool.availableBytes)} available`,
     ],
     [
       'volumes',
