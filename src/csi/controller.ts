@@ -206,9 +206,16 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
     }),
 
     ListVolumes: rpc('ListVolumes', async (request) => {
-      const page = paginate(await pool.listVolumes(), request, isVolumeId);
+      // Paged by ID first: a page reads only its own records.
+      const ids = await pool.listVolumeIds();
+      const page = paginate(
+        ids.map((id) => ({ id })),
+        request,
+        isVolumeId,
+      );
+      const metas = await pool.getVolumes(page.items.map((item) => item.id));
       return {
-        entries: page.items.map((meta) => ({ volume: toCsiVolume(meta), status: {} })),
+        entries: metas.map((meta) => ({ volume: toCsiVolume(meta), status: {} })),
         next_token: page.nextToken,
       };
     }),

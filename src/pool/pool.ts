@@ -16,6 +16,7 @@ import { throwIfAborted } from '../util/deadline.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncPath } from '../util/atomic-file.js';
 import { GroupSync } from '../util/group-sync.js';
+import { mapLimited } from '../util/map-limited.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
 import { exists, statIfExists } from '../util/stat-if-exists.js';
 import { chooseExpandedSize, chooseVolumeSize, fitsRange, volumeMinimum } from './capacity.js';
@@ -48,6 +49,9 @@ import { backendFor } from './backends/choose.js';
 import { formatSize } from './sizes.js';
 
 export const DEFAULT_FS_TYPE: FsType = 'ext4';
+
+/** Records read at once by a listing: enough to overlap the reads, few enough to bound memory. */
+const READS_IN_FLIGHT = 16;
 
 /** What a caller asks for when creating a volume; the pool decides the rest. */
 export interface VolumeRequest {
@@ -291,7 +295,7 @@ export class Pool {
   /** Every snapshot, sorted by ID (the order ListSnapshots pages through). */
   async listSnapshots(): Promise<SnapshotMeta[]> {
     const names = (await readdir(this.layout.snapshotsDir)).filter(isSnapshotId).sort();
-    const metas = await Promise.all(names.map((id) => this.getSnapshot(id)));
+    const metas = await mapLimited(names, READS_IN_FLIGHT, (id) => this.getSnapshot(id));
     return metas.filter((meta): meta is SnapshotMeta => meta !== undefined);
   }
 
@@ -335,8 +339,17 @@ export class Pool {
 
   /** Every volume, sorted by ID (the order ListVolumes pages through). */
   async listVolumes(): Promise<VolumeMeta[]> {
-    const names = (await readdir(this.layout.volumesDir)).filter(isVolumeId).sort();
-    const metas = await Promise.all(names.map((id) => this.getVolume(id)));
+    return this.getVolumes(await this.listVolumeIds());
+  }
+
+  /** The IDs of every volume, sorted; cheap (one directory read), for paging before reading records. */
+  async listVolumeIds(): Promise<VolumeId[]> {
+    return (await readdir(this.layout.volumesDir)).filter(isVolumeId).sort();
+  }
+
+  /** The records of these volumes, in order; one deleted meanwhile is left out. */
+  async getVolumes(ids: readonly VolumeId[]): Promise<VolumeMeta[]> {
+    const metas = await mapLimited(ids, READS_IN_FLIGHT, (id) => this.getVolume(id));
     return metas.filter((meta): meta is VolumeMeta => meta !== undefined);
   }
 
