@@ -6,18 +6,27 @@
  * btrfs) and removes whatever happens; each figure sits next to its baseline measured in the
  * same run (a full copy, the pool filesystem itself, a re-implementation of the CSI hostpath
  * driver), so the ratios hold on a noisy machine. Prints a table per case and the targets with
- * met / not met, writes bench/results/<name>.json and the charts bench/results/<name>-*.svg.
+ * met / not met, writes bench/results/<name>.json, <name>.md (the same tables in Markdown) and the
+ * charts bench/results/<name>-*.svg.
  * Exits 1 when a case failed (an unmet target is a result, not a failure).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CASES } from './cases/index.js';
 import type { BenchOptions, CaseContext } from './lib/case.js';
 import { writeChart } from './lib/charts.js';
 import { cleanupAll } from './lib/cleanup.js';
-import { backendInfo, driverInfo, machineInfo, missingTools, REQUIRED_TOOLS } from './lib/env.js';
+import {
+  backendInfo,
+  describeMachine,
+  driverInfo,
+  machineInfo,
+  missingTools,
+  REQUIRED_TOOLS,
+} from './lib/env.js';
+import { markdownReport } from './lib/markdown.js';
 import { BACKENDS } from './lib/pools.js';
 import type { Backend } from './lib/pools.js';
 import { renderCase, renderTargets } from './lib/report.js';
@@ -176,6 +185,10 @@ for (const benchCase of selected) {
     error = caught instanceof Error ? (caught.stack ?? caught.message) : String(caught);
   }
   if (interrupted) await new Promise(() => undefined);
+  // Whatever the case wrote and deleted goes back to the host before the next one.
+  for (const world of worlds.values()) {
+    await world.then((resolved) => resolved.trim()).catch(() => undefined);
+  }
   const result: CaseResult = {
     name: benchCase.name,
     title: benchCase.title,
@@ -215,6 +228,8 @@ for (const chart of results.flatMap((result) => result.charts)) {
   charts.push(path);
 }
 const json = join(cli.out, `${name}.json`);
+const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.replace(/ -- $/, '');
+const durationMs = Date.now() - startedAt.getTime();
 await writeFile(
   json,
   `${JSON.stringify(
@@ -222,9 +237,9 @@ await writeFile(
       suite: 'dolly bench (issue 10)',
       name,
       mode: quick ? 'quick' : 'full',
-      command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+      command,
       startedAt: startedAt.toISOString(),
-      durationMs: Date.now() - startedAt.getTime(),
+      durationMs,
       machine,
       driver: { ...driver, vendorVersion },
       backends: options.backends.map(backendInfo),
@@ -236,7 +251,22 @@ await writeFile(
     2,
   )}\n`,
 );
-log(`results: ${json}${charts.length ? `, charts: ${charts.join(', ')}` : ''}`);
+const markdown = join(cli.out, `${name}.md`);
+await writeFile(
+  markdown,
+  markdownReport(
+    {
+      command,
+      startedAt: startedAt.toISOString(),
+      durationMs,
+      machine: describeMachine(machine),
+      driver: `${driver.version}, commit ${driver.commit.slice(0, 12)}${driver.dirty ? ' (with uncommitted changes)' : ''}`,
+      charts: charts.map((path) => basename(path)),
+    },
+    results,
+  ),
+);
+log(`results: ${json}, ${markdown}${charts.length ? `, charts: ${charts.join(', ')}` : ''}`);
 const failed = results.filter((result) => result.error !== undefined);
 if (failed.length > 0 || cleanupErrors.length > 0) {
   log(

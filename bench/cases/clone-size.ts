@@ -68,6 +68,7 @@ export const cloneSize: BenchCase = {
           }
         } finally {
           await world.deleteVolume(id);
+          await world.trim();
         }
       }
     }

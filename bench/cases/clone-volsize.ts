@@ -73,6 +73,7 @@ export const cloneVolumeSize: BenchCase = {
           }
         } finally {
           await world.deleteVolume(id);
+          await world.trim();
         }
       }
     }

@@ -84,7 +84,7 @@ export const memory: BenchCase = {
       const after = await processMemory(pid);
       rows.push({
         process: `dolly serve (${backend} pool)`,
-        state: '5 s after the load',
+        state: `${(settleMs * 2) / 1000} s after the load`,
         rss: after.rssBytes / MiB,
         hwm: after.hwmBytes / MiB,
       });

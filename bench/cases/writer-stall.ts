@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchCase } from '../lib/case.js';
 import { countExtents, fioWrite } from '../lib/data.js';
+import { stallsFromTimes } from '../lib/stall.js';
+import type { Stalls } from '../lib/stall.js';
 import { quantile } from '../lib/timing.js';
 import { formatCount, GiB } from '../lib/units.js';
 import type { World } from '../lib/world.js';
@@ -15,10 +17,7 @@ const HISTORY_FILE_BYTES = GiB;
 const now = (): number => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface StallRun {
-  normalGapMs: number;
-  p99GapMs: number;
-  stalls: number[];
+interface StallRun extends Stalls {
   cloneMs: number[];
 }
 
@@ -55,26 +54,7 @@ async function stallDuringClones(
     await exited;
     for (const id of ids) await world.deleteVolume(id);
   }
-  const times = JSON.parse(output) as number[];
-  const gaps: { from: number; to: number; ms: number }[] = [];
-  for (let i = 1; i < times.length; i += 1)
-    gaps.push({ from: times[i - 1]!, to: times[i]!, ms: times[i]! - times[i - 1]! });
-  const during = (gap: { from: number; to: number }, [start, end]: [number, number]) =>
-    gap.to > start && gap.from < end;
-  const quiet = gaps.filter((gap) => !windows.some((window) => during(gap, window))).map((gap) => gap.ms);
-  const normalGapMs = quantile(quiet, 0.5);
-  const stalls = windows.map(
-    (window) => Math.max(0, ...gaps.filter((gap) => during(gap, window)).map((gap) => gap.ms)) - normalGapMs,
-  );
-  return {
-    normalGapMs,
-    p99GapMs: quantile(
-      gaps.map((gap) => gap.ms),
-      0.99,
-    ),
-    stalls,
-    cloneMs,
-  };
+  return { ...stallsFromTimes(JSON.parse(output) as number[], windows), cloneMs };
 }
 
 export const writerStall: BenchCase = {
@@ -113,7 +93,6 @@ export const writerStall: BenchCase = {
               pattern: 'rand',
               sizeBytes: HISTORY_FILE_BYTES,
               count: writes - written,
-              seed: index + 1,
             });
             written = writes;
             const extents = await countExtents(world.imagePath(id));

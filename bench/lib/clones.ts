@@ -67,5 +67,6 @@ export async function timeCopies(
     return { cpMs, ddMs };
   } finally {
     await remove(dir);
+    await world.trim();
   }
 }

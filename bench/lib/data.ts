@@ -69,12 +69,12 @@ export interface FioWrite {
   sizeBytes: number;
   /** For `rand`: how many 4 KiB writes (each 4 KiB block at most once per call). */
   count?: number;
-  seed?: number;
 }
 
 /**
  * Writes with fio the way an application does: direct I/O, 16 in flight, fsync at the end.
- * Random writes use fio's random map, so `count` writes land on `count` distinct blocks.
+ * Random writes use fio's random map, so the `count` writes of one call land on `count` distinct
+ * blocks (calls after it may hit some of them again, as an application would).
  */
 export async function fioWrite(write: FioWrite): Promise<void> {
   if (write.pattern === 'rand' && (write.count ?? 0) <= 0) return;
@@ -89,6 +89,8 @@ export async function fioWrite(write: FioWrite): Promise<void> {
     '--output-format=terse',
   ];
   if (write.pattern === 'seq') args.push('--rw=write', '--bs=1M');
-  else args.push('--rw=randwrite', '--bs=4k', `--number_ios=${write.count}`, `--randseed=${write.seed ?? 1}`);
+  // fio's offsets are the same run after run, whatever --randseed says (fio 3.33); without
+  // --randrepeat each run draws new ones, so each batch of a history lands on other blocks.
+  else args.push('--rw=randwrite', '--bs=4k', `--number_ios=${write.count}`, '--randrepeat=0');
   await run('fio', args, LONG);
 }

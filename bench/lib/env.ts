@@ -61,6 +61,14 @@ export async function machineInfo(): Promise<MachineInfo> {
   };
 }
 
+/** "2 × AMD EPYC …, 23.5 GiB, Linux 6.18, Node v20.20.2, pools' images on ext4". */
+export function describeMachine(machine: MachineInfo): string {
+  return (
+    `${machine.cpus} × ${machine.cpuModel}, ${(machine.memoryBytes / 1024 ** 3).toFixed(1)} GiB memory, ` +
+    `Linux ${machine.kernel}, Node.js ${machine.node}, pool images on ${machine.hostFs}`
+  );
+}
+
 export async function driverInfo(): Promise<DriverInfo> {
   const commit = await firstLine('git', ['-C', REPO, 'rev-parse', 'HEAD']);
   const status = await run('git', ['-C', REPO, 'status', '--porcelain', '--untracked-files=no']).catch(
@@ -78,7 +86,17 @@ export function backendInfo(backend: Backend): BackendInfo {
 }
 
 /** Programs the suite runs; a missing one fails the run at its start, not half-way. */
-export const REQUIRED_TOOLS = ['fio', 'xfs_io', 'mkfs.xfs', 'mkfs.btrfs', 'cp', 'dd', 'losetup', 'mount'];
+export const REQUIRED_TOOLS = [
+  'fio',
+  'xfs_io',
+  'mkfs.xfs',
+  'mkfs.btrfs',
+  'cp',
+  'dd',
+  'fstrim',
+  'losetup',
+  'mount',
+];
 
 /** The tools of `needed` found in no directory of $PATH (plus the sbin directories root has). */
 export async function missingTools(needed: string[]): Promise<string[]> {

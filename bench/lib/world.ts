@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CsiClient } from '../../src/client/csi-client.js';
 import type { VolumeCapability } from '../../src/generated/csi/v1/VolumeCapability.js';
+import { run } from '../../src/host/exec.js';
 import { Driver } from '../../test/helpers/driver.js';
 import type { Sandbox } from '../../test/helpers/sandbox.js';
 import { blockCapability, mountCapability } from '../../test/helpers/csi.js';
@@ -71,6 +72,15 @@ export class World {
   async close(): Promise<void> {
     await this.stop();
     await release(this.sandbox);
+  }
+
+  /**
+   * Gives the blocks the pool freed back to the host (fstrim: the loop device punches holes in
+   * the pool's image). A loop-mounted pool never shrinks otherwise: every gigabyte a case wrote
+   * and deleted would stay taken on the host filesystem, which other work shares.
+   */
+  async trim(): Promise<void> {
+    await run('fstrim', [this.pool]);
   }
 
   imagePath(volumeId: string): string {
