@@ -20,6 +20,7 @@ import { writeChart } from './lib/charts.js';
 import { cleanupAll } from './lib/cleanup.js';
 import {
   backendInfo,
+  describeDriver,
   describeMachine,
   driverInfo,
   machineInfo,
@@ -260,7 +261,7 @@ await writeFile(
       startedAt: startedAt.toISOString(),
       durationMs,
       machine: describeMachine(machine),
-      driver: `${driver.version}, commit ${driver.commit.slice(0, 12)}${driver.dirty ? ' (with uncommitted changes)' : ''}`,
+      driver: describeDriver(driver),
       charts: charts.map((path) => basename(path)),
     },
     results,

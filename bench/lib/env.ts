@@ -69,6 +69,11 @@ export function describeMachine(machine: MachineInfo): string {
   );
 }
 
+/** "0.1.0, commit 0123456789ab" (and whether the tree had uncommitted changes). */
+export function describeDriver(driver: DriverInfo): string {
+  return `${driver.version}, commit ${driver.commit.slice(0, 12)}${driver.dirty ? ' (with uncommitted changes)' : ''}`;
+}
+
 export async function driverInfo(): Promise<DriverInfo> {
   const commit = await firstLine('git', ['-C', REPO, 'rev-parse', 'HEAD']);
   const status = await run('git', ['-C', REPO, 'status', '--porcelain', '--untracked-files=no']).catch(

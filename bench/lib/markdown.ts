@@ -6,7 +6,8 @@ const escape = (text: string): string => text.replaceAll('|', '\\|').replaceAll(
 function markdownTable(table: ResultTable): string {
   const lines = [
     `| ${table.columns.map((column) => escape(column.header)).join(' | ')} |`,
-    `| ${table.columns.map((column) => (column.key === table.columns[0]?.key ? '---' : '---:')).join(' | ')} |`,
+    // Numbers right-aligned, words left.
+    `| ${table.columns.map((column) => (table.rows.some((row) => typeof row[column.key] === 'number') ? '---:' : '---')).join(' | ')} |`,
   ];
   for (const row of table.rows) {
     lines.push(
