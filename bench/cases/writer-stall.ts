@@ -36,6 +36,11 @@ async function stallDuringClones(
   let output = '';
   writer.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   const exited = once(writer, 'exit');
+  // An interrupted run must not leave the writer holding the volume busy.
+  world.sandbox.onCleanup(async () => {
+    if (writer.exitCode === null && writer.signalCode === null) writer.kill('SIGKILL');
+    await exited;
+  });
   const windows: [number, number][] = [];
   const cloneMs: number[] = [];
   const ids: string[] = [];
