@@ -12,10 +12,6 @@ const execFileAsync = promisify(execFile);
 const live = new Set<Sandbox>();
 let closing = false;
 
-export function isClosing(): boolean {
-  return closing;
-}
-
 /** A temporary directory (/tmp/dolly-test-bench-<label>-*) released by release() or cleanupAll(). */
 export async function createSandbox(label: string): Promise<Sandbox> {
   if (closing) throw new Error('the run is ending: no new sandbox');
@@ -40,14 +36,4 @@ export async function cleanupAll(): Promise<unknown[]> {
   const errors: unknown[] = [];
   for (const sandbox of [...live]) await release(sandbox).catch((error: unknown) => errors.push(error));
   return errors;
-}
-
-/** Runs `work` with a sandbox that is released afterwards, whatever happens. */
-export async function withSandbox<T>(label: string, work: (sandbox: Sandbox) => Promise<T>): Promise<T> {
-  const sandbox = await createSandbox(label);
-  try {
-    return await work(sandbox);
-  } finally {
-    await release(sandbox);
-  }
 }

@@ -1,5 +1,5 @@
 /** Milliseconds since `start` (a process.hrtime.bigint() reading). */
-export function msSince(start: bigint): number {
+function msSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
