@@ -1,6 +1,6 @@
 import { mountCapability } from '../../test/helpers/csi.js';
 import type { BenchCase } from '../lib/case.js';
-import { processMemory } from '../lib/proc-memory.js';
+import { processMemory } from '../lib/rss.js';
 import { runConcurrently, timed } from '../lib/timing.js';
 import { formatCount, GiB, MiB } from '../lib/units.js';
 import { World } from '../lib/world.js';
