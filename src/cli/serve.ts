@@ -16,6 +16,7 @@ import { formatSize, parseSize } from '../pool/sizes.js';
 import { VERSION } from '../version.js';
 import { Code, DollyError } from '../errors.js';
 import { describeMissingTools, missingHostTools } from '../host/tools.js';
+import { kernelAddon } from '../host/kernel.js';
 
 export const DEFAULTS = {
   endpoint: 'unix:///run/dolly/csi.sock',
@@ -66,6 +67,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   const missingTools = await missingHostTools(process.env['PATH']);
   if (missingTools.length > 0)
     throw new DollyError(Code.FAILED_PRECONDITION, describeMissingTools(missingTools));
+  // The same for the native addon the kernel calls go through: no silent fallback.
+  kernelAddon();
   const socketPath = socketPathOf(options.endpoint);
   const embeddedSizeBytes = parseSize(options.poolSize);
   const metricsListen =

@@ -1,5 +1,5 @@
-import { Code } from '../errors.js';
 import { run } from './exec.js';
+import { checkAbsolutePath, kernelAddon, kernelFailure } from './kernel.js';
 
 export type FilesystemType = 'ext4' | 'xfs';
 
@@ -59,13 +59,28 @@ export async function growUnmountedExt4(device: string): Promise<void> {
   await run('resize2fs', [device], { timeoutMs: 600_000 });
 }
 
-/** Stops writes and makes the filesystem consistent on disk until thaw (FIFREEZE). */
+/**
+ * Stops writes and makes the filesystem mounted at `mountPoint` consistent on disk until thaw
+ * (FIFREEZE). A filesystem frozen already fails with EBUSY, one with write errors with EIO: the
+ * DollyError's cause is the KernelError, whose errno code says which.
+ */
 export async function freezeFilesystem(mountPoint: string): Promise<void> {
-  await run('fsfreeze', ['--freeze', mountPoint], { timeoutMs: 60_000, failureCode: Code.INTERNAL });
+  checkAbsolutePath(mountPoint);
+  try {
+    await kernelAddon().freeze(mountPoint);
+  } catch (error) {
+    throw kernelFailure(`cannot freeze the filesystem at ${mountPoint}`, error);
+  }
 }
 
+/** Lets writes go on (FITHAW); a filesystem that is not frozen fails with EINVAL. */
 export async function thawFilesystem(mountPoint: string): Promise<void> {
-  await run('fsfreeze', ['--unfreeze', mountPoint], { timeoutMs: 60_000 });
+  checkAbsolutePath(mountPoint);
+  try {
+    await kernelAddon().thaw(mountPoint);
+  } catch (error) {
+    throw kernelFailure(`cannot thaw the filesystem at ${mountPoint}`, error);
+  }
 }
 
 /**

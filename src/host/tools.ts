@@ -8,19 +8,19 @@ import { delimiter, join } from 'node:path';
  * CI installs them (.ci/run), `dolly serve` checks them at start, and a unit test keeps all of
  * those and the `run('<program>')` calls in src/host in agreement. Package names are Debian 12's
  * (bookworm, the image's base): there mount, umount and losetup come from "mount", not util-linux.
+ * What the native addon does (src/host/kernel.ts: subvolume create/snapshot/delete, NOCOW,
+ * freeze, thaw) needs no program.
  */
 export const HOST_TOOLS = [
   { program: 'losetup', debianPackage: 'mount' },
   { program: 'mount', debianPackage: 'mount' },
   { program: 'umount', debianPackage: 'mount' },
   { program: 'blkid', debianPackage: 'util-linux' },
-  { program: 'fsfreeze', debianPackage: 'util-linux' },
   { program: 'wipefs', debianPackage: 'util-linux' },
   { program: 'mkfs.ext4', debianPackage: 'e2fsprogs' },
   { program: 'e2fsck', debianPackage: 'e2fsprogs' },
   { program: 'resize2fs', debianPackage: 'e2fsprogs' },
   { program: 'dumpe2fs', debianPackage: 'e2fsprogs' },
-  { program: 'chattr', debianPackage: 'e2fsprogs' },
   { program: 'mkfs.xfs', debianPackage: 'xfsprogs' },
   { program: 'xfs_growfs', debianPackage: 'xfsprogs' },
   { program: 'xfs_repair', debianPackage: 'xfsprogs' },

@@ -143,14 +143,14 @@ export class Freezer {
       await freezeFilesystem(mountPoint);
     } catch (error) {
       await rm(record, { force: true });
-      if (error instanceof DollyError && /Device or resource busy/.test(error.message)) {
+      if (error instanceof DollyError && errnoCode(error.cause) === 'EBUSY') {
         throw new DollyError(
           Code.FAILED_PRECONDITION,
           `the filesystem at ${mountPoint} is frozen by another program, so no consistent copy can be taken; thaw it (fsfreeze --unfreeze ${mountPoint}) and retry`,
           { cause: error },
         );
       }
-      if (error instanceof DollyError && /Input\/output error/.test(error.message)) {
+      if (error instanceof DollyError && errnoCode(error.cause) === 'EIO') {
         throw new DollyError(
           Code.FAILED_PRECONDITION,
           `the filesystem at ${mountPoint} has had write errors and cannot be frozen for a consistent copy; its writes may have failed while the pool was full (see the kernel log): free pool space, then unmount, check and mount it again before copying it`,

@@ -61,21 +61,48 @@ describe('host tools: one list for the driver, the image and CI', () => {
     }
     const copies = [...runtime.matchAll(/^COPY --from=build (\S+) /gm)].map((match) => match[1]);
     assert.deepEqual(copies.sort(), [
+      '/src/build/Release/dolly_kernel.node',
       '/src/dist/src',
       '/src/node_modules',
       '/src/package.json',
       '/src/proto',
     ]);
+    assert.match(
+      runtime,
+      /^COPY --from=build \/src\/build\/Release\/dolly_kernel\.node \.\/build\/Release\/dolly_kernel\.node$/m,
+      'the addon lands where src/host/kernel.ts looks for it',
+    );
+    assert.doesNotMatch(runtime, /src\/native|binding\.gyp/, 'no C sources in the runtime');
     assert.match(build, /npm prune --omit=dev/, 'the node_modules copied are the production ones');
+    // npm ci builds the addon by its install script, from what is copied in before it.
+    assert.match(build, /^RUN npm ci$/m, 'npm ci runs install scripts (no --ignore-scripts)');
+    const beforeInstall = build.slice(0, build.indexOf('RUN npm ci'));
+    for (const needed of [/^COPY [^\n]*binding\.gyp/m, /^COPY scripts /m, /^COPY src\/native /m]) {
+      assert.match(beforeInstall, needed);
+    }
     assert.match(runtime, /^CMD \["serve"\]$/m);
     assert.match(runtime, /^ENTRYPOINT \["node", "\/app\/dist\/src\/cli\/main\.js"\]$/m);
   });
 
-  it("CI installs the same packages (on the driver's line; the benchmark's tools on their own)", async () => {
+  it('CI installs the same packages, and fails at once when npm ci did not build the native addon', async () => {
     const ci = await readFile(join(ROOT, '.ci', 'run'), 'utf8');
+    // The driver's packages on one line; what the build and the benchmark need on their own.
     const [driver, ...others] = aptInstallPackages(ci);
     assert.deepEqual(driver, debianPackages());
-    assert.deepEqual(others, [['fio']]);
+    assert.deepEqual(others, [['build-essential', 'fio', 'python3']]);
+    const afterInstall = ci.slice(ci.indexOf('\nnpm ci\n'));
+    assert.ok(afterInstall.length > 0, 'CI runs npm ci (with its install script)');
+    assert.match(afterInstall.split('\nnpm run lint')[0] ?? '', /test -f build\/Release\/dolly_kernel\.node/);
+  });
+
+  it('package.json builds the native addon on npm ci, with the binding.gyp at the root', async () => {
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    assert.equal(pkg.scripts['install'], 'node scripts/build-native.mjs');
+    const gyp = await readFile(join(ROOT, 'binding.gyp'), 'utf8');
+    assert.match(gyp, /"target_name": "dolly_kernel"/);
+    assert.match(gyp, /"src\/native\/kernel\.c"/);
   });
 
   describe('the start-up check', () => {
