@@ -57,7 +57,8 @@ export async function runFio(directory: string, options: FioRunOptions): Promise
     throw new Error(`fio size must be a whole number of MiB (not ${options.sizeBytes} bytes)`);
   const args = [
     '--output-format=json',
-    `--directory=${directory}`,
+    // fio reads ':' in a directory as a list separator unless escaped.
+    `--directory=${directory.replaceAll(':', '\\:')}`,
     `--filename=${FIO_FILE}`,
     `--size=${options.sizeBytes}`,
     '--direct=1',
