@@ -1,11 +1,23 @@
+import { realpath } from 'node:fs/promises';
+import { enableDirectIo } from './loop.js';
+import type { DirectIoState } from './loop.js';
+import { findMount } from './mountinfo.js';
 import { run } from './exec.js';
 
 /**
  * Mounts an image file through a loop device. util-linux sets the loop device to clear itself
- * when the filesystem is unmounted, so nothing is left attached after umount.
+ * when the filesystem is unmounted, so nothing is left attached after umount. mount(8) has no
+ * option for direct I/O, so it is switched on once mounted (which keeps that autoclear flag):
+ * the image's data then sits in one page cache, the mounted filesystem's, not in the host
+ * filesystem's too. Where the kernel refuses it the mount works as before, buffered; the
+ * returned state says why.
  */
-export async function mountImage(image: string, target: string, fsType: string): Promise<void> {
+export async function mountImage(image: string, target: string, fsType: string): Promise<DirectIoState> {
   await run('mount', ['-t', fsType, '-o', 'loop', image, target], { timeoutMs: 120_000 });
+  const device = (await findMount(await realpath(target)))?.source;
+  if (device === undefined)
+    return { on: false, reason: `no mount found at ${target} after mounting ${image}` };
+  return enableDirectIo(device);
 }
 
 export async function unmount(target: string): Promise<void> {
