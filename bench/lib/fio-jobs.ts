@@ -1,7 +1,7 @@
 /**
- * The four fio jobs of the data-path comparison, run against a directory. A minimal version
- * written for the suite while bench/lib/fio.ts (the data-path work of issue 10) was not there
- * yet; it can give way to that module once both have landed.
+ * The four fio jobs of the data-path comparison (issue 10: seq write, seq read, 4k rand write,
+ * 4k rand read, direct I/O), one at a time against a directory, so the case can alternate the
+ * pool and the volume job by job.
  */
 import { join } from 'node:path';
 import { run } from '../../src/host/exec.js';

@@ -1,12 +1,13 @@
 import { mkdir, open, statfs } from 'node:fs/promises';
 import { run } from '../../src/host/exec.js';
+import { mountImage } from '../../src/host/mount.js';
 import type { Sandbox } from '../../test/helpers/sandbox.js';
 
 /**
- * The pool filesystems the suite compares. `xfs`: XFS with reflink=1, where a clone is one
- * FICLONE of the image. `btrfs`: a btrfs filesystem, where the driver picks its own way (today
- * the same FICLONE; a subvolume snapshot once the btrfs backend lands): the suite only names
- * the filesystem and asks the driver through CSI, so it needs no change for that.
+ * The pool filesystems the suite compares, hence the driver's backends. `xfs`: XFS with
+ * reflink=1 (reflink backend: a clone is one FICLONE of the image). `btrfs`: btrfs (subvolume
+ * backend: a clone is one subvolume snapshot). The suite only names the filesystem and asks the
+ * driver through CSI.
  */
 export type Backend = 'xfs' | 'btrfs';
 export const BACKENDS: readonly Backend[] = ['xfs', 'btrfs'];
@@ -18,7 +19,10 @@ export const MKFS: Record<Backend, string[]> = {
 
 /**
  * A loop-mounted filesystem of `backend` in the sandbox, on a sparse image of `sizeBytes`
- * (costing only what is written). The sandbox's cleanup unmounts it and frees its loop device.
+ * (costing only what is written), mounted the way the driver mounts its embedded pool: its loop
+ * device with direct I/O, so that it stands in for a disk (no second page cache that would make
+ * the pool look faster than a disk, and volumes on it slower by comparison). The sandbox's
+ * cleanup unmounts it and frees its loop device.
  */
 export async function makePool(
   sandbox: Sandbox,
@@ -26,16 +30,16 @@ export async function makePool(
   name: string,
   sizeBytes: number,
 ): Promise<string> {
-  if (backend === 'xfs') return sandbox.xfsPool(name, sizeBytes);
   const image = sandbox.path(`${name}.img`);
   const mountPoint = sandbox.path(name);
   const handle = await open(image, 'wx');
   await handle.truncate(sizeBytes);
   await handle.close();
-  const [tool, ...args] = MKFS.btrfs as [string, ...string[]];
+  const [tool, ...args] = MKFS[backend] as [string, ...string[]];
   await run(tool, [...args, image]);
   await mkdir(mountPoint);
-  await run('mount', ['-t', 'btrfs', '-o', 'loop', image, mountPoint]);
+  const directIo = await mountImage(image, mountPoint, backend);
+  if (!directIo.on) throw new Error(`the bench pool ${mountPoint} has no direct I/O: ${directIo.reason}`);
   return mountPoint;
 }
 

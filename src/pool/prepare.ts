@@ -6,6 +6,8 @@ import { dirname, join } from 'node:path';
 import { Code, DollyError } from '../errors.js';
 import { findMount } from '../host/mountinfo.js';
 import { mountImage } from '../host/mount.js';
+import { enableDirectIo } from '../host/loop.js';
+import type { DirectIoState } from '../host/loop.js';
 import { growXfs, makeXfsWithReflink } from '../host/xfs.js';
 import { growBtrfs, makeBtrfs } from '../host/btrfs.js';
 import { run } from '../host/exec.js';
@@ -55,6 +57,8 @@ export async function preparePool(options: PrepareOptions): Promise<PreparedPool
   if (mounted && (await canReflink(dir))) {
     const loop = await loopBehind(mounted.source);
     if (loop?.backingFile === backingFile) {
+      // Mounted by an earlier start, maybe by a Dolly that left direct I/O off: switch it on.
+      logBufferedPool(await enableDirectIo(mounted.source), dir, options.log);
       if (loop.sizeBytes < options.embeddedSizeBytes) {
         // The image is shadowed by its own mount, so it can only grow while unmounted.
         options.log('the embedded pool is smaller than --pool-size; it grows when it is next mounted', {
@@ -71,7 +75,7 @@ export async function preparePool(options: PrepareOptions): Promise<PreparedPool
     const fsType = await imageFilesystem(backingFile);
     options.log('mounting the embedded pool image', { image: backingFile, pool: dir, fs: fsType });
     const grown = await growImage(backingFile, options);
-    await mountEmbedded(backingFile, dir, fsType);
+    await mountEmbedded(backingFile, dir, fsType, options.log);
     if (grown) await (fsType === 'btrfs' ? growBtrfs(dir) : growXfs(dir));
     return embeddedPool(dir, backingFile, fsType);
   }
@@ -98,7 +102,7 @@ export async function preparePool(options: PrepareOptions): Promise<PreparedPool
     size: formatSize(options.embeddedSizeBytes),
   });
   const started = Date.now();
-  await createEmbedded(backingFile, dir, options.embeddedSizeBytes, fsType);
+  await createEmbedded(backingFile, dir, options.embeddedSizeBytes, fsType, options.log);
   // The one slow step of a first start (mkfs): say when it is over, not only when it began.
   options.log('the embedded pool is made and mounted', {
     pool: dir,
@@ -132,13 +136,14 @@ async function createEmbedded(
   dir: string,
   sizeBytes: number,
   fsType: EmbeddedFs,
+  log: PrepareOptions['log'],
 ): Promise<void> {
   await createSparseFile(backingFile, sizeBytes);
   try {
     await (fsType === 'btrfs'
       ? makeBtrfs(backingFile, 'dolly-pool')
       : makeXfsWithReflink(backingFile, 'dolly-pool'));
-    await mountEmbedded(backingFile, dir, fsType);
+    await mountEmbedded(backingFile, dir, fsType, log);
   } catch (error) {
     // Leave nothing half made: the next start would otherwise try to mount a broken image.
     await rm(backingFile, { force: true });
@@ -146,9 +151,14 @@ async function createEmbedded(
   }
 }
 
-async function mountEmbedded(backingFile: string, dir: string, fsType: string): Promise<void> {
+async function mountEmbedded(
+  backingFile: string,
+  dir: string,
+  fsType: string,
+  log: PrepareOptions['log'],
+): Promise<void> {
   try {
-    await mountImage(backingFile, dir, fsType);
+    logBufferedPool(await mountImage(backingFile, dir, fsType), dir, log);
   } catch (error) {
     throw new DollyError(
       Code.FAILED_PRECONDITION,
@@ -159,6 +169,19 @@ async function mountEmbedded(backingFile: string, dir: string, fsType: string): 
   }
   if (!(await canReflink(dir))) {
     throw new DollyError(Code.FAILED_PRECONDITION, `the embedded pool mounted on ${dir} cannot reflink`);
+  }
+}
+
+/**
+ * The embedded pool's loop device works with direct I/O (one page cache, the volume
+ * filesystems', not a second one of the pool image); where the host refuses it, say so.
+ */
+function logBufferedPool(state: DirectIoState, dir: string, log: PrepareOptions['log']): void {
+  if (!state.on) {
+    log('the embedded pool works without direct I/O (its data is cached twice)', {
+      pool: dir,
+      reason: state.reason,
+    });
   }
 }
 

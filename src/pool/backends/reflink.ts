@@ -1,5 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { syncfs } from '../../host/kernel.js';
 import { reflink } from '../reflink.js';
 import type { PoolBackend } from './backend.js';
 
@@ -20,8 +21,12 @@ export const reflinkBackend: PoolBackend = {
     await rm(dir, { recursive: true, force: true });
   },
 
-  // Unlinking the image freed its blocks before remove() returned.
-  reclaim: () => Promise.resolve(true),
+  // XFS frees an unlinked image's blocks in the background (inode garbage collection);
+  // syncfs finishes that work, so statfs then counts them free.
+  async reclaim(poolRoot) {
+    await syncfs(poolRoot);
+    return true;
+  },
 
   // Temporary files live in the pool's tmp/, which is emptied at start: a crash leaves nothing
   // in an object's directory.
