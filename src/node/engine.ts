@@ -24,6 +24,7 @@ import type { Pool } from '../pool/pool.js';
 import { DEFAULT_FS_TYPE } from '../pool/pool.js';
 import { MiB, formatSize } from '../pool/sizes.js';
 import { faultPoint } from '../util/fault.js';
+import { readStagedPath, removeStagedPath, writeStagedPath } from './staged-record.js';
 import {
   assertStillResolves,
   checkHostPathSyntax,
@@ -106,6 +107,13 @@ export class NodeEngine {
               `volume ${id} is staged at ${stagingPath} ${wantReadOnly ? 'read-write, not read-only' : 'read-only, not read-write'}`,
             );
           }
+          const staged = await this.stagedElsewhere(id, stagingPath, existing.source);
+          if (staged !== undefined) {
+            throw new DollyError(
+              Code.FAILED_PRECONDITION,
+              `volume ${id} is staged at ${staged}; ${stagingPath} holds another mount of it (where it is published), not a staging path`,
+            );
+          }
           return; // already staged here
         }
         throw new DollyError(
@@ -167,6 +175,7 @@ export class NodeEngine {
         });
         undo.push(() => unmount(stagingPath));
         if (wanted === 'xfs') await growMountedFilesystem(device, stagingPath, 'xfs');
+        await writeStagedPath(this.pool.layout, id, stagingPath);
       } catch (error) {
         for (const step of undo.reverse()) {
           await step().catch((undoError: unknown) =>
@@ -187,7 +196,16 @@ export class NodeEngine {
       const image = this.pool.layout.volumeImage(id);
       const devices = (await loopsFor(image)).map((loop) => loop.name);
       const mounted = await mountAt(stagingPath);
-      if (mounted && devices.includes(mounted.source)) await unmount(stagingPath);
+      if (mounted && devices.includes(mounted.source)) {
+        const staged = await this.stagedElsewhere(id, stagingPath, mounted.source);
+        if (staged !== undefined) {
+          throw new DollyError(
+            Code.FAILED_PRECONDITION,
+            `volume ${id} is staged at ${staged}, not at ${stagingPath} (where it is published, or another mount of it); nothing was unmounted: NodeUnstageVolume takes the staging path, after NodeUnpublishVolume of every target`,
+          );
+        }
+        await unmount(stagingPath);
+      }
       const remaining = await mountsOf(devices);
       if (remaining.length > 0) {
         throw new DollyError(
@@ -196,7 +214,18 @@ export class NodeEngine {
         );
       }
       for (const device of devices) await detachLoop(device);
+      await removeStagedPath(this.pool.layout, id);
     });
+  }
+
+  /**
+   * The staging path recorded for the volume when it is not `path` and still holds the volume's
+   * device: then `path` is a publish target (or another bind) of it, not its staging path.
+   */
+  private async stagedElsewhere(id: VolumeId, path: string, device: string): Promise<string | undefined> {
+    const staged = await readStagedPath(this.pool.layout, id);
+    if (staged === undefined || staged === path) return undefined;
+    return (await mountAt(staged))?.source === device ? staged : undefined;
   }
 
   async publish(

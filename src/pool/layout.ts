@@ -28,6 +28,17 @@ export class PoolLayout {
     return join(this.root, 'frozen');
   }
 
+  /**
+   * Where each staged filesystem volume is staged on this node, one file per volume: mountinfo
+   * cannot tell a staging mount from a bind of it (a publish), so the node service keeps it.
+   */
+  get stagedDir(): string {
+    return join(this.root, 'staged');
+  }
+  stagedRecord(id: VolumeId): string {
+    return join(this.stagedDir, id);
+  }
+
   volumeDir(id: VolumeId): string {
     return join(this.volumesDir, id);
   }

@@ -109,7 +109,13 @@ export class Pool {
     // First of all: a driver killed inside a copy may have left a volume in use frozen.
     await Freezer.recover(layout.frozenDir, log);
     const backend = await backendFor(prepared.root);
-    for (const dir of [layout.volumesDir, layout.snapshotsDir, layout.tmpDir, layout.trashDir]) {
+    for (const dir of [
+      layout.volumesDir,
+      layout.snapshotsDir,
+      layout.tmpDir,
+      layout.trashDir,
+      layout.stagedDir,
+    ]) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     }
     for (const dir of [layout.tmpDir, layout.trashDir]) {

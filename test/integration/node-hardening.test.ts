@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, open, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listLoops } from '../../src/host/loop.js';
@@ -362,6 +362,55 @@ describe('Node service: paths, mount flags, failed stages, pre-existing targets'
     });
     await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: second });
     assert.deepEqual(await loopsOfPool(), []);
+  });
+
+  it('a publish target given as the staging path: NodeStage is FAILED_PRECONDITION, NodeUnstage unmounts nothing', async () => {
+    const id = await create('target-as-staging', [ext4], 64 * MiB);
+    const staging = sandbox.path('staging-not-target');
+    const target = sandbox.path('target-not-staging');
+    await driver.client.nodeStageVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      volume_capability: ext4,
+    });
+    await driver.client.nodePublishVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      target_path: target,
+      volume_capability: ext4,
+      readonly: false,
+    });
+    await writeFile(join(target, 'kept.txt'), 'published data');
+    const mountsBefore = await mountsUnder(sandbox.dir);
+
+    // The target holds the volume's own device (a bind of the staging mount), but it is not where the volume is staged.
+    await expectCode(
+      driver.client.nodeStageVolume({ volume_id: id, staging_target_path: target, volume_capability: ext4 }),
+      status.FAILED_PRECONDITION,
+      new RegExp(`is staged at ${staging}; ${target} holds another mount of it`),
+    );
+    await expectCode(
+      driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: target }),
+      status.FAILED_PRECONDITION,
+      new RegExp(`is staged at ${staging}, not at ${target} .*nothing was unmounted`),
+    );
+    assert.deepEqual(await mountsUnder(sandbox.dir), mountsBefore, 'both mounts are still there');
+    assert.equal(await readFile(join(target, 'kept.txt'), 'utf8'), 'published data');
+
+    // The real staging path still answers as before: a retried stage is OK, then the proper teardown works.
+    await driver.client.nodeStageVolume({
+      volume_id: id,
+      staging_target_path: staging,
+      volume_capability: ext4,
+    });
+    await driver.client.nodeUnpublishVolume({ volume_id: id, target_path: target });
+    await driver.client.nodeUnstageVolume({ volume_id: id, staging_target_path: staging });
+    assert.deepEqual(await loopsOfPool(), []);
+    await assert.rejects(
+      stat(join(pool, 'staged', id)),
+      { code: 'ENOENT' },
+      'the record goes with the stage',
+    );
   });
 
   it('read-only staging: "ro" with "rw" is INVALID_ARGUMENT; a retry that differs in read-only is ALREADY_EXISTS either way', async () => {
