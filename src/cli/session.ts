@@ -5,7 +5,7 @@ import { QuantityError, parseStorageQuantity } from '../k8s/quantity.js';
 import { initializeCatalog } from '../local/classes.js';
 import { LocalContext } from '../local/context.js';
 import { UserError } from '../local/errors.js';
-import { write } from './output.js';
+import { json, write, yaml } from './output.js';
 
 /** Options every client command has (from the program, the command and its parents). */
 export interface ClientOptions {
@@ -60,6 +60,20 @@ export function sizeArgument(value: string, what: string): string {
     throw error;
   }
   return value;
+}
+
+/** The output options of a read command: -o wide|json|yaml and --json. */
+export function outputOptions(command: Command): Command {
+  return command
+    .option('-o, --output <format>', 'wide, json or yaml')
+    .option('--json', 'JSON (same as -o json)');
+}
+
+/** Writes `value` when JSON or YAML was asked for; false when the caller prints its table. */
+export function writeStructured(format: ReturnType<typeof outputFormat>, value: unknown): boolean {
+  if (format !== 'json' && format !== 'yaml') return false;
+  write(format === 'json' ? json(value) : yaml(value));
+  return true;
 }
 
 /** --json, or -o json/yaml/wide. */

@@ -14,8 +14,16 @@ import {
   shortAccessModes,
   snapshotObject,
 } from '../../local/views.js';
-import { age, json, table, write, yaml } from '../output.js';
-import { listNamespace, namespaceOf, objectName, outputFormat, withContext } from '../session.js';
+import { age, table, write } from '../output.js';
+import {
+  listNamespace,
+  namespaceOf,
+  objectName,
+  outputFormat,
+  outputOptions,
+  withContext,
+  writeStructured,
+} from '../session.js';
 
 /** Prints each outcome as kubectl does; refusals go to stderr and make the command fail. */
 function report(outcomes: Outcome[]): void {
@@ -219,10 +227,9 @@ export function kubernetesCommands(): Command[] {
     )
     .argument('[name]', 'only this object')
     .addOption(new Option('-n, --namespace <namespace>', 'namespace').default('default'))
-    .option('-A, --all-namespaces', 'every namespace')
-    .option('-o, --output <format>', 'wide, json or yaml')
-    .option('--json', 'JSON (same as -o json)')
-    .action(async (kindArg: string, name: string | undefined, _options: object, command: Command) => {
+    .option('-A, --all-namespaces', 'every namespace');
+  outputOptions(get).action(
+    async (kindArg: string, name: string | undefined, _options: object, command: Command) => {
       const kind = kindOf(kindArg);
       if (name !== undefined) objectName(name, 'name');
       const format = outputFormat(command);
@@ -234,21 +241,19 @@ export function kubernetesCommands(): Command[] {
             `${kind.toLowerCase()} ${name} not found${namespace && kind !== 'StorageClass' && kind !== 'VolumeSnapshotClass' && kind !== 'Namespace' ? ` in namespace ${namespace}` : ''}`,
           );
         }
-        if (format === 'json' || format === 'yaml') {
-          const value =
-            name !== undefined
-              ? listing.objects[0]
-              : { apiVersion: 'v1', kind: 'List', items: listing.objects };
-          write(format === 'json' ? json(value) : yaml(value));
-          return;
-        }
+        const value =
+          name !== undefined
+            ? listing.objects[0]
+            : { apiVersion: 'v1', kind: 'List', items: listing.objects };
+        if (writeStructured(format, value)) return;
         write(
           listing.rows.length === 0
             ? `No resources found${namespace ? ` in ${namespace} namespace` : ''}.`
             : table(listing.head, listing.rows),
         );
       });
-    });
+    },
+  );
 
   const del = new Command('delete')
     .description('delete the objects a YAML file names, or one object by kind and name')

@@ -3,16 +3,18 @@ import { formatBytes, formatQuantity } from '../../k8s/quantity.js';
 import { applySnapshot, deleteSnapshot } from '../../local/snapshots.js';
 import { UserError } from '../../local/errors.js';
 import { snapshotViews } from '../../local/views.js';
-import { json, table, write, yaml } from '../output.js';
+import { table, write } from '../output.js';
 import {
   listNamespace,
+  listOptions,
   namespaceOf,
   objectName,
   outputFormat,
-  withContext,
+  outputOptions,
   removeCommand,
   where,
-  listOptions,
+  withContext,
+  writeStructured,
 } from '../session.js';
 
 export function snapshotCommand(): Command {
@@ -54,18 +56,13 @@ export function snapshotCommand(): Command {
       });
     });
 
-  listOptions(snapshot.command('ls').alias('list').description('list snapshots'))
-    .option('-o, --output <format>', 'wide, json or yaml')
-    .option('--json', 'JSON (same as -o json)')
-    .action(async (_options: object, command: Command) => {
+  outputOptions(listOptions(snapshot.command('ls').alias('list').description('list snapshots'))).action(
+    async (_options: object, command: Command) => {
       const namespace = listNamespace(command);
       const format = outputFormat(command);
       await withContext(command, async (context) => {
         const views = await snapshotViews(context, namespace);
-        if (format === 'json' || format === 'yaml') {
-          write(format === 'json' ? json(views) : yaml(views));
-          return;
-        }
+        if (writeStructured(format, views)) return;
         const wide = format === 'wide';
         const head = [
           ...(namespace === undefined ? ['NAMESPACE'] : []),
@@ -87,7 +84,8 @@ export function snapshotCommand(): Command {
         ]);
         write(rows.length === 0 ? 'no snapshots' : table(head, rows));
       });
-    });
+    },
+  );
 
   snapshot.addCommand(
     removeCommand('snapshot', 'delete snapshots; volumes restored from them stay', deleteSnapshot),

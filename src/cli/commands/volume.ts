@@ -11,18 +11,20 @@ import { mountClaim, unmountClaim, unmountTarget } from '../../local/mounts.js';
 import { snapshotKey } from '../../local/snapshots.js';
 import { lineage, snapshotViews, volumeViews } from '../../local/views.js';
 import type { LineageNode, VolumeView } from '../../local/views.js';
-import { json, table, tree, write, yaml } from '../output.js';
+import { json, table, tree, write } from '../output.js';
 import type { TreeNode } from '../output.js';
 import {
   listNamespace,
+  listOptions,
   namespaceOf,
   objectName,
   outputFormat,
-  sizeArgument,
-  withContext,
+  outputOptions,
   removeCommand,
+  sizeArgument,
   where,
-  listOptions,
+  withContext,
+  writeStructured,
 } from '../session.js';
 import { terminalSteps } from '../terminal-progress.js';
 
@@ -320,27 +322,23 @@ export function volumeCommand(): Command {
       },
     );
 
-  listOptions(
-    volume
-      .command('ls')
-      .alias('list')
-      .description('list volumes: size, space used, mode, filesystem, source, where mounted'),
-  )
-    .option('-o, --output <format>', 'wide, json or yaml')
-    .option('--json', 'JSON (same as -o json)')
-    .action(async (_options: object, command: Command) => {
-      const namespace = listNamespace(command);
-      const format = outputFormat(command);
-      await withContext(command, async (context) => {
-        const views = await volumeViews(context, namespace);
-        if (format === 'json' || format === 'yaml') {
-          write(format === 'json' ? json(views) : yaml(views));
-          return;
-        }
-        const text = lsTable(views, format === 'wide', namespace === undefined);
-        write(text === '' ? `no volumes${namespace === undefined ? '' : where(namespace)}` : text);
-      });
+  outputOptions(
+    listOptions(
+      volume
+        .command('ls')
+        .alias('list')
+        .description('list volumes: size, space used, mode, filesystem, source, where mounted'),
+    ),
+  ).action(async (_options: object, command: Command) => {
+    const namespace = listNamespace(command);
+    const format = outputFormat(command);
+    await withContext(command, async (context) => {
+      const views = await volumeViews(context, namespace);
+      if (writeStructured(format, views)) return;
+      const text = lsTable(views, format === 'wide', namespace === undefined);
+      write(text === '' ? `no volumes${namespace === undefined ? '' : where(namespace)}` : text);
     });
+  });
 
   listOptions(
     volume
