@@ -8,6 +8,7 @@ import { answerOf, describeAnswer } from './answer.js';
 import type { Fingerprint } from './data.js';
 import { checkFingerprint, probeWrite } from './data.js';
 import type { PoolHost } from './pool-host.js';
+import { imageIn } from '../src/pool/layout.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -134,7 +135,7 @@ async function checkObjectWhole(dir: string, what: string, answeredSize: number)
       `${what} is listed but its meta.json is unreadable: ${error instanceof Error ? error.message : String(error)}`,
     ];
   }
-  const imageSize = await stat(join(dir, 'disk.img')).then(
+  const imageSize = await stat(await imageIn(dir)).then(
     (stats) => stats.size,
     () => undefined,
   );

@@ -12,6 +12,7 @@ import { Writer, fingerprint, hashRange, physicalExtents, sameContentIn } from '
 import type { Intended } from './invariants.js';
 import type { PoolHost } from './pool-host.js';
 import type { Random } from './random.js';
+import { imageInSync } from '../src/pool/layout.js';
 
 export const MiB = 1024 * 1024;
 /** Bytes at the start of a fresh volume that the harness fills with a known pattern. */
@@ -98,7 +99,7 @@ export class World {
   }
 
   private image(id: string, kind: 'volumes' | 'snapshots' = 'volumes'): string {
-    return join(this.host.pool, kind, id, 'disk.img');
+    return imageInSync(join(this.host.pool, kind, id));
   }
 
   /** Content a copy of this volume gets: known only when nothing could be writing to it. */

@@ -10,6 +10,7 @@ import { createSandbox, release } from './cleanup.js';
 import { makePool } from './pools.js';
 import type { Backend } from './pools.js';
 import { timed } from './timing.js';
+import { imageInSync } from '../../src/pool/layout.js';
 
 export interface Published {
   id: string;
@@ -84,7 +85,7 @@ export class World {
   }
 
   imagePath(volumeId: string): string {
-    return join(this.pool, 'volumes', volumeId, 'disk.img');
+    return imageInSync(join(this.pool, 'volumes', volumeId));
   }
 
   /** A fresh path in the sandbox (not in the pool) for staging and targets. */

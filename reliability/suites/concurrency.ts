@@ -11,6 +11,7 @@ import { Violations } from '../report.js';
 import type { Suite } from '../types.js';
 import type { Operation, VolumeState } from '../workload.js';
 import { MiB, World } from '../workload.js';
+import { imageInSync } from '../../src/pool/layout.js';
 
 /**
  * Many clients at once on one published source with a writer inside: clones, snapshots,
@@ -128,7 +129,7 @@ function sameAnswer(a: { code: status; ok: boolean }, b: { code: status; ok: boo
 async function answeredSizesHold(world: World): Promise<string[]> {
   const problems: string[] = [];
   for (const volume of world.volumes.values()) {
-    const image = join(world.host.pool, 'volumes', volume.id, 'disk.img');
+    const image = imageInSync(join(world.host.pool, 'volumes', volume.id));
     const size = await stat(image).then(
       (stats) => stats.size,
       () => undefined,
@@ -139,7 +140,7 @@ async function answeredSizesHold(world: World): Promise<string[]> {
       );
   }
   for (const snapshot of world.snapshots.values()) {
-    const image = join(world.host.pool, 'snapshots', snapshot.id, 'disk.img');
+    const image = imageInSync(join(world.host.pool, 'snapshots', snapshot.id));
     const size = await stat(image).then(
       (stats) => stats.size,
       () => undefined,

@@ -15,6 +15,7 @@ import type { Intended } from '../invariants.js';
 import { PoolHost } from '../pool-host.js';
 import type { CheckRow, Suite, SuiteContext } from '../types.js';
 import { MiB } from '../workload.js';
+import { imageInSync } from '../../src/pool/layout.js';
 
 /**
  * fast-check over every field of every RPC. Paths aim at a canary directory and at symlinks the
@@ -153,7 +154,7 @@ class HostileWorld {
   intended(): Intended {
     return {
       mounts: [this.staging, this.target],
-      images: [join(this.host.pool, 'volumes', this.volume, 'disk.img')],
+      images: [imageInSync(join(this.host.pool, 'volumes', this.volume))],
       writable: [],
     };
   }

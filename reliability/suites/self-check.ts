@@ -7,6 +7,7 @@ import { PoolHost } from '../pool-host.js';
 import type { Suite } from '../types.js';
 import type { VolumeState } from '../workload.js';
 import { MiB, World } from '../workload.js';
+import { imageInSync } from '../../src/pool/layout.js';
 
 const execFileAsync = promisify(execFile);
 const run = (file: string, args: string[]) => execFileAsync(file, args, { timeout: 30_000 });
@@ -35,7 +36,7 @@ export const selfCheck: Suite = {
       await world.must(world.createVolume());
       const idle = lastVolume(world);
       await world.settle();
-      const image = join(host.pool, 'volumes', idle.id, 'disk.img');
+      const image = imageInSync(join(host.pool, 'volumes', idle.id));
       // The planted freeze blocks the write probe for its whole timeout: a short one there
       // only; everywhere else the checker's generous default, so a slow fsync is no false alarm.
       const check = async (writeProbeTimeoutMs?: number) => {

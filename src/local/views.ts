@@ -83,7 +83,8 @@ async function volumeView(layout: PoolLayout, record: ClaimRecord): Promise<Volu
     phase: record.phase,
     requested: record.object.spec.resources.requests.storage,
     capacityBytes: record.volume?.capacityBytes,
-    usedBytes: id !== undefined && isVolumeId(id) ? await allocatedBytes(layout.volumeImage(id)) : undefined,
+    usedBytes:
+      id !== undefined && isVolumeId(id) ? await allocatedBytes(await layout.volumeImage(id)) : undefined,
     volumeMode: record.object.spec.volumeMode,
     fsType: record.object.spec.volumeMode === 'Block' ? undefined : record.volume?.fsType,
     accessModes: record.object.spec.accessModes,
@@ -114,7 +115,7 @@ async function snapshotView(layout: PoolLayout, record: SnapshotRecord): Promise
     sourceClaim: record.object.spec.source.persistentVolumeClaimName,
     restoreBytes: record.snapshot?.restoreBytes,
     usedBytes:
-      id !== undefined && isSnapshotId(id) ? await allocatedBytes(layout.snapshotImage(id)) : undefined,
+      id !== undefined && isSnapshotId(id) ? await allocatedBytes(await layout.snapshotImage(id)) : undefined,
     snapshotClassName: record.snapshotClassName,
     snapshotId: id,
     uid: record.uid,

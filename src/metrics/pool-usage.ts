@@ -19,13 +19,13 @@ export interface PoolUsage {
 async function imagesIn<Id extends string>(
   dir: string,
   isId: (name: string) => name is Id,
-  imagePath: (id: Id) => string,
+  imagePath: (id: Id) => Promise<string>,
 ): Promise<{ count: number; allocatedBytes: number }> {
   const ids = (await readdir(dir)).filter(isId);
   const sizes = await Promise.all(
     ids.map(async (id) => {
       try {
-        return (await stat(imagePath(id))).blocks * 512;
+        return (await stat(await imagePath(id))).blocks * 512;
       } catch (error) {
         // Deleted between readdir and stat: a race with DeleteVolume, not a failure.
         if (errnoCode(error) === 'ENOENT') return 0;

@@ -88,7 +88,7 @@ export class NodeEngine {
     await this.pool.serialize(id, `stage:${stagingPath}:${JSON.stringify(spec)}`, signal, async () => {
       const meta = await this.requireVolume(id);
       const fsType = checkAccess(meta, spec);
-      const image = this.pool.layout.volumeImage(id);
+      const image = await this.pool.layout.volumeImage(id);
       const existing = await mountAt(stagingPath);
       const attachedBefore = (await loopsFor(image)).map((loop) => loop.name);
       if (existing) {
@@ -193,7 +193,7 @@ export class NodeEngine {
 
   async unstage(id: VolumeId, stagingPath: string, signal?: AbortSignal): Promise<void> {
     await this.pool.serialize(id, `unstage:${stagingPath}`, signal, async () => {
-      const image = this.pool.layout.volumeImage(id);
+      const image = await this.pool.layout.volumeImage(id);
       const devices = (await loopsFor(image)).map((loop) => loop.name);
       const mounted = await mountAt(stagingPath);
       if (mounted && devices.includes(mounted.source)) {
@@ -238,7 +238,7 @@ export class NodeEngine {
     await this.pool.serialize(id, `publish:${targetPath}:${JSON.stringify(spec)}`, signal, async () => {
       const meta = await this.requireVolume(id);
       checkAccess(meta, spec);
-      const devices = (await loopsFor(this.pool.layout.volumeImage(id))).map((loop) => loop.name);
+      const devices = (await loopsFor(await this.pool.layout.volumeImage(id))).map((loop) => loop.name);
       const device = devices[0];
       if (device === undefined) throw notStaged(id, stagingPath);
       const existing = await mountAt(targetPath);
@@ -278,7 +278,7 @@ export class NodeEngine {
 
   async unpublish(id: VolumeId, targetPath: string, signal?: AbortSignal): Promise<void> {
     await this.pool.serialize(id, `unpublish:${targetPath}`, signal, async () => {
-      const devices = (await loopsFor(this.pool.layout.volumeImage(id))).map((loop) => loop.name);
+      const devices = (await loopsFor(await this.pool.layout.volumeImage(id))).map((loop) => loop.name);
       const mounted = await mountAt(targetPath);
       if (mounted) {
         if (
@@ -374,7 +374,7 @@ export class NodeEngine {
   /** The volume, its loop devices, what is mounted at `path`, and the loop device mounted there if it is this volume's. */
   private async locate(id: VolumeId, path: string) {
     const meta = await this.requireVolume(id);
-    const loops = await loopsFor(this.pool.layout.volumeImage(id));
+    const loops = await loopsFor(await this.pool.layout.volumeImage(id));
     const mounted = await mountAt(path);
     const loop = loops.find(
       (candidate) => mounted !== undefined && isMountOf(mounted, candidate.name, meta.mode),
@@ -407,7 +407,7 @@ export class NodeEngine {
 
   /** Attaches the image (once: an attached image is reused) and makes the device see its full size. */
   private async attach(id: VolumeId, meta: VolumeMeta): Promise<string> {
-    const image = this.pool.layout.volumeImage(id);
+    const image = await this.pool.layout.volumeImage(id);
     const device = await attachLoop(image);
     const loop = (await loopsFor(image)).find((candidate) => candidate.name === device);
     if (loop && loop.sizeBytes < meta.sizeBytes) await refreshLoopSize(device);

@@ -96,8 +96,16 @@ export async function measurePoolSpace(
     .map((mount) => mount.mountPoint)
     .filter((point) => point.startsWith(`${root}/`));
   const jobs = [
-    ...volumeIds.map((id) => ({ kind: 'volume' as const, id, path: layout.volumeImage(id) })),
-    ...snapshotIds.map((id) => ({ kind: 'snapshot' as const, id, path: layout.snapshotImage(id) })),
+    ...(await Promise.all(
+      volumeIds.map(async (id) => ({ kind: 'volume' as const, id, path: await layout.volumeImage(id) })),
+    )),
+    ...(await Promise.all(
+      snapshotIds.map(async (id) => ({
+        kind: 'snapshot' as const,
+        id,
+        path: await layout.snapshotImage(id),
+      })),
+    )),
   ];
   const outcomes = new Array<Outcome | undefined>(jobs.length);
   let next = 0;

@@ -1,4 +1,7 @@
+import { lstatSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errnoCode } from '../errors.js';
 import type { SnapshotId, VolumeId } from './ids.js';
 
 /**
@@ -42,8 +45,9 @@ export class PoolLayout {
   volumeDir(id: VolumeId): string {
     return join(this.volumesDir, id);
   }
-  volumeImage(id: VolumeId): string {
-    return join(this.volumeDir(id), IMAGE_FILE);
+  /** The volume's image (where depends on how its directory was made: imageIn). */
+  volumeImage(id: VolumeId): Promise<string> {
+    return imageIn(this.volumeDir(id));
   }
   volumeMeta(id: VolumeId): string {
     return join(this.volumeDir(id), META_FILE);
@@ -51,8 +55,8 @@ export class PoolLayout {
   snapshotDir(id: SnapshotId): string {
     return join(this.snapshotsDir, id);
   }
-  snapshotImage(id: SnapshotId): string {
-    return join(this.snapshotDir(id), IMAGE_FILE);
+  snapshotImage(id: SnapshotId): Promise<string> {
+    return imageIn(this.snapshotDir(id));
   }
   snapshotMeta(id: SnapshotId): string {
     return join(this.snapshotDir(id), META_FILE);
@@ -61,3 +65,33 @@ export class PoolLayout {
 
 export const IMAGE_FILE = 'disk.img';
 export const META_FILE = 'meta.json';
+
+/**
+ * The btrfs backend's subvolume inside an object's directory, holding only its image: a copy
+ * snapshots it and never writes into it, so the copy shares every tree block with its source
+ * (writing there, even a chmod, would make the next commit copy the shared tree leaves: O(the
+ * image's extents)). meta.json stays beside it, in the object's plain directory.
+ */
+export const DATA_DIR = 'data';
+
+/**
+ * Where the image of the object in `dir` is: <dir>/data/disk.img for objects the btrfs backend
+ * makes, <dir>/disk.img for the reflink backend's and for btrfs objects of older versions (a
+ * plain directory, or a subvolume holding the image itself). A missing object gives the second.
+ */
+export async function imageIn(dir: string): Promise<string> {
+  const data = join(dir, DATA_DIR);
+  const info = await lstat(data).catch((error: unknown) => {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+    throw error;
+  });
+  return info?.isDirectory() ? join(data, IMAGE_FILE) : join(dir, IMAGE_FILE);
+}
+
+/** imageIn for tools outside the driver (tests, the fault harness, benchmarks). */
+export function imageInSync(dir: string): string {
+  const data = join(dir, DATA_DIR);
+  return lstatSync(data, { throwIfNoEntry: false })?.isDirectory()
+    ? join(data, IMAGE_FILE)
+    : join(dir, IMAGE_FILE);
+}

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { access, chmod, constants, mkdir, readdir, rename, stat, statfs } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, rename, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   Code,
@@ -31,7 +31,7 @@ import {
   volumeIdForName,
 } from './ids.js';
 import type { SnapshotId, VolumeId } from './ids.js';
-import { IMAGE_FILE, META_FILE, PoolLayout } from './layout.js';
+import { META_FILE, PoolLayout, imageIn } from './layout.js';
 import { readMeta, readSnapshotMeta, writeMeta, writeMetaInWork } from './meta.js';
 import type {
   CommonMetaFields,
@@ -210,7 +210,7 @@ export class Pool {
   /** Deletes a volume; a volume that does not exist is already deleted (OK). */
   deleteVolume(id: VolumeId, signal?: AbortSignal): Promise<void> {
     return this.gate.run(id, 'delete', signal, async () => {
-      const users = await imageUsers(this.layout.volumeImage(id));
+      const users = await imageUsers(await this.layout.volumeImage(id));
       if (users.devices.length > 0) {
         const where = users.mountPoints.length > 0 ? `, mounted at ${users.mountPoints.join(', ')}` : '';
         throw new DollyError(
@@ -273,13 +273,14 @@ export class Pool {
           this.layout.snapshotsDir,
           opSignal,
           (work) =>
-            this.copyObject(this.layout.volumeDir(source.id), work, `volume ${source.id}`, source.sizeBytes),
-          async (work) => {
-            const image = join(work, IMAGE_FILE);
-            await chmod(image, 0o400);
-            await fsyncPath(image);
-            await writeMetaInWork(join(work, META_FILE), meta);
-          },
+            this.copyObject(
+              this.layout.volumeDir(source.id),
+              work,
+              `volume ${source.id}`,
+              source.sizeBytes,
+              'read-only',
+            ),
+          (work) => writeMetaInWork(join(work, META_FILE), meta),
         );
         return meta;
       },
@@ -328,7 +329,7 @@ export class Pool {
     await this.assertFits(sizeBytes - meta.sizeBytes, availableBytes, 'growing this volume');
     // Image first, then the record: a crash between them leaves an image larger than its record,
     // which the next start completes (reconcileSizes).
-    await growFile(this.layout.volumeImage(id), sizeBytes);
+    await growFile(await this.layout.volumeImage(id), sizeBytes);
     faultPoint('expand:image-grown');
     const grown = { ...meta, sizeBytes };
     await writeMeta(
@@ -444,18 +445,12 @@ export class Pool {
         signal,
         (work) =>
           source
-            ? this.copyObject(source.dir, work, source.description, source.meta.sizeBytes)
+            ? this.copyObject(source.dir, work, source.description, source.meta.sizeBytes, 'writable')
             : this.backend.makeEmpty(work),
         async (work) => {
-          const image = join(work, IMAGE_FILE);
-          if (source) {
-            await chmod(image, 0o600); // a snapshot's image is read-only; the restored volume is not
-            // Either way the clone's extent map is made durable before the volume is renamed into place.
-            if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
-            else await fsyncPath(image);
-          } else {
-            await createSparseFile(image, sizeBytes);
-          }
+          const image = this.backend.imageIn(work);
+          if (!source) await createSparseFile(image, sizeBytes);
+          else if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
           await writeMetaInWork(join(work, META_FILE), meta);
         },
       );
@@ -555,11 +550,13 @@ export class Pool {
     work: string,
     description: string,
     sourceBytes: number,
+    access: 'read-only' | 'writable',
   ): Promise<void> {
-    const image = join(work, IMAGE_FILE);
+    const image = this.backend.imageIn(work);
     try {
-      const users = await imageUsers(join(sourceDir, IMAGE_FILE));
-      await this.freezer.withFrozen(users.mountPoints, () => this.backend.copy(sourceDir, work, IMAGE_FILE));
+      const source = { dir: sourceDir, image: await imageIn(sourceDir) };
+      const users = await imageUsers(source.image);
+      await this.freezer.withFrozen(users.mountPoints, () => this.backend.copy(source, work, access));
     } catch (error) {
       // The source was deleted between the check and the clone.
       if (errnoCode(error) === 'ENOENT') throw notFound(`the source ${description} was deleted`);
@@ -596,7 +593,7 @@ async function reconcileSizes(layout: PoolLayout, backend: PoolBackend, log: Log
       continue;
     }
     if (!meta) continue;
-    const image = layout.volumeImage(id);
+    const image = await layout.volumeImage(id);
     const size = (await statIfExists(image))?.size;
     if (size === undefined) {
       log('a volume has a record but no image; leaving it as it is', { volume: id });

@@ -9,7 +9,7 @@ import type { PoolSpaceReport } from '../../src/pool/accounting.js';
 import { measurePoolSpace } from '../../src/pool/accounting.js';
 import type { SnapshotId, VolumeId } from '../../src/pool/ids.js';
 import { snapshotIdForName, volumeIdForName } from '../../src/pool/ids.js';
-import { PoolLayout } from '../../src/pool/layout.js';
+import { IMAGE_FILE, PoolLayout } from '../../src/pool/layout.js';
 import { isCode } from '../unit/assert-code.js';
 import { MiB } from '../helpers/csi.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
@@ -84,9 +84,10 @@ describe('pool space accounting: measurePoolSpace', () => {
       VolumeId,
       VolumeId,
     ];
-    await sparseImage(pool.volumeImage(source), 64 * MiB);
-    await writeRandom(pool.volumeImage(source), 0, 64 * MiB);
-    for (const clone of clones) await reflinkInto(pool.volumeImage(source), pool.volumeImage(clone));
+    await sparseImage(join(pool.volumeDir(source), IMAGE_FILE), 64 * MiB);
+    await writeRandom(join(pool.volumeDir(source), IMAGE_FILE), 0, 64 * MiB);
+    for (const clone of clones)
+      await reflinkInto(join(pool.volumeDir(source), IMAGE_FILE), join(pool.volumeDir(clone), IMAGE_FILE));
 
     const shared = await measurePoolSpace(pool.root);
     assert.equal(shared.root, pool.root);
@@ -114,7 +115,7 @@ describe('pool space accounting: measurePoolSpace', () => {
     assert.ok(filesystem.usedBytes + filesystem.availableBytes <= filesystem.sizeBytes);
 
     const [, rewritten] = clones;
-    await writeRandom(pool.volumeImage(rewritten), 16 * MiB, 16 * MiB);
+    await writeRandom(join(pool.volumeDir(rewritten), IMAGE_FILE), 16 * MiB, 16 * MiB);
     const diverged = await measurePoolSpace(pool.root);
     const changed = volume(diverged, rewritten);
     assert.equal(changed.allocatedBytes, 64 * MiB);
@@ -144,7 +145,7 @@ describe('pool space accounting: measurePoolSpace', () => {
   it('a sparse image counts only its written (and preallocated) blocks, also before they reach the disk', async () => {
     const pool = await poolDir('sparse');
     const id = volumeId('sparse');
-    const image = pool.volumeImage(id);
+    const image = join(pool.volumeDir(id), IMAGE_FILE);
     await sparseImage(image, 1024 * MiB);
     assert.equal(
       (await measurePoolSpace(pool.root)).volumes[0]?.allocatedBytes,
@@ -177,9 +178,9 @@ describe('pool space accounting: measurePoolSpace', () => {
     const pool = await poolDir('snapshots');
     const source = volumeId('snap-source');
     const snapshot = snapshotId('snap');
-    await sparseImage(pool.volumeImage(source), 32 * MiB);
-    await writeRandom(pool.volumeImage(source), 0, 8 * MiB);
-    await reflinkInto(pool.volumeImage(source), pool.snapshotImage(snapshot));
+    await sparseImage(join(pool.volumeDir(source), IMAGE_FILE), 32 * MiB);
+    await writeRandom(join(pool.volumeDir(source), IMAGE_FILE), 0, 8 * MiB);
+    await reflinkInto(join(pool.volumeDir(source), IMAGE_FILE), join(pool.snapshotDir(snapshot), IMAGE_FILE));
     // Data the report must not count: work in progress, deletes in progress, foreign names.
     for (const stray of [
       join(pool.tmpDir, volumeId('building'), 'disk.img'),
@@ -220,7 +221,7 @@ describe('pool space accounting: measurePoolSpace', () => {
   it('an image of 20,000 scattered 4 KiB writes: every extent counted, and its clone shares them all', async () => {
     const pool = await poolDir('fragmented');
     const id = volumeId('fragmented');
-    const image = pool.volumeImage(id);
+    const image = join(pool.volumeDir(id), IMAGE_FILE);
     await sparseImage(image, 1024 * MiB);
     // Even block numbers only, so no two written blocks touch and each is its own extent;
     // drawn with repeats, so some blocks are written twice (and count once).
@@ -252,7 +253,7 @@ describe('pool space accounting: measurePoolSpace', () => {
     assert.equal(alone.totals.physicalBytes, blocks.size * 4 * KiB);
 
     const snapshot = snapshotId('fragmented-snap');
-    await reflinkInto(image, pool.snapshotImage(snapshot));
+    await reflinkInto(image, join(pool.snapshotDir(snapshot), IMAGE_FILE));
     const both = await measurePoolSpace(pool.root);
     assert.equal(volume(both, id).sharedBytes, blocks.size * 4 * KiB);
     assert.equal(both.snapshots[0]?.sharedBytes, blocks.size * 4 * KiB);
@@ -268,9 +269,10 @@ describe('pool space accounting: measurePoolSpace', () => {
     const pool = await poolDir('churn');
     const ids = Array.from({ length: 40 }, (_, index) => volumeId(`churn-${index}`));
     const first = ids[0] as VolumeId;
-    await sparseImage(pool.volumeImage(first), 4 * MiB);
-    await writeRandom(pool.volumeImage(first), 0, 4 * MiB);
-    for (const id of ids.slice(1)) await reflinkInto(pool.volumeImage(first), pool.volumeImage(id));
+    await sparseImage(join(pool.volumeDir(first), IMAGE_FILE), 4 * MiB);
+    await writeRandom(join(pool.volumeDir(first), IMAGE_FILE), 0, 4 * MiB);
+    for (const id of ids.slice(1))
+      await reflinkInto(join(pool.volumeDir(first), IMAGE_FILE), join(pool.volumeDir(id), IMAGE_FILE));
 
     for (let round = 0; round < 3; round += 1) {
       // Deletes as the driver does them, all the while the measurement runs: renamed to trash/, then removed.
@@ -288,7 +290,8 @@ describe('pool space accounting: measurePoolSpace', () => {
       for (const entry of report.volumes) assert.equal(entry.allocatedBytes, 4 * MiB, entry.id);
       assert.equal(report.totals.physicalBytes, 4 * MiB);
       assert.deepEqual(report.skipped, []);
-      for (const id of ids.slice(1)) await reflinkInto(pool.volumeImage(first), pool.volumeImage(id));
+      for (const id of ids.slice(1))
+        await reflinkInto(join(pool.volumeDir(first), IMAGE_FILE), join(pool.volumeDir(id), IMAGE_FILE));
     }
   });
 
@@ -304,19 +307,19 @@ describe('pool space accounting: measurePoolSpace', () => {
 
     const linkedImage = volumeId('linked-image');
     await mkdir(pool.volumeDir(linkedImage));
-    await symlink(canary, pool.volumeImage(linkedImage));
+    await symlink(canary, join(pool.volumeDir(linkedImage), IMAGE_FILE));
     const linkedDir = volumeId('linked-dir');
     await symlink(elsewhere, pool.volumeDir(linkedDir));
     const fifo = snapshotId('fifo');
     await mkdir(pool.snapshotDir(fifo));
-    await sh('mkfifo', [pool.snapshotImage(fifo)]);
+    await sh('mkfifo', [join(pool.snapshotDir(fifo), IMAGE_FILE)]);
     const fileForDir = volumeId('file-for-dir');
     await writeFile(pool.volumeDir(fileForDir), 'not a directory');
     const directoryForImage = volumeId('directory-for-image');
-    await mkdir(pool.volumeImage(directoryForImage), { recursive: true });
+    await mkdir(join(pool.volumeDir(directoryForImage), IMAGE_FILE), { recursive: true });
     const real = volumeId('real');
-    await sparseImage(pool.volumeImage(real), 4 * MiB);
-    await writeRandom(pool.volumeImage(real), 0, 1 * MiB);
+    await sparseImage(join(pool.volumeDir(real), IMAGE_FILE), 4 * MiB);
+    await writeRandom(join(pool.volumeDir(real), IMAGE_FILE), 0, 1 * MiB);
 
     // Reached through a link to the pool root: paths are resolved first.
     const viaLink = sandbox.path('pool-link');
@@ -330,22 +333,25 @@ describe('pool space accounting: measurePoolSpace', () => {
     assert.deepEqual(report.snapshots, []);
     assert.deepEqual(report.totals, { allocatedBytes: 1 * MiB, physicalBytes: 1 * MiB, savedBytes: 0 });
     const reasons = new Map(report.skipped.map((entry) => [entry.path, entry.reason]));
-    assert.match(reasons.get(pool.volumeImage(linkedImage)) ?? '', /symbolic link/);
+    assert.match(reasons.get(join(pool.volumeDir(linkedImage), IMAGE_FILE)) ?? '', /symbolic link/);
     assert.match(
-      reasons.get(pool.volumeImage(linkedDir)) ?? '',
+      reasons.get(join(pool.volumeDir(linkedDir), IMAGE_FILE)) ?? '',
       /resolves to .*hostile-elsewhere\/disk\.img/,
     );
-    assert.match(reasons.get(pool.snapshotImage(fifo)) ?? '', /not a regular file/);
-    assert.match(reasons.get(pool.volumeImage(fileForDir)) ?? '', /not a directory/);
-    assert.match(reasons.get(pool.volumeImage(directoryForImage)) ?? '', /not a regular file/);
+    assert.match(reasons.get(join(pool.snapshotDir(fifo), IMAGE_FILE)) ?? '', /not a regular file/);
+    assert.match(reasons.get(join(pool.volumeDir(fileForDir), IMAGE_FILE)) ?? '', /not a directory/);
+    assert.match(
+      reasons.get(join(pool.volumeDir(directoryForImage), IMAGE_FILE)) ?? '',
+      /not a regular file/,
+    );
     assert.equal(report.skipped.length, 5);
   });
 
   it('a filesystem mounted inside the pool over a volume is skipped and named, never measured', async () => {
     const pool = await poolDir('mounted-over');
     const real = volumeId('real');
-    await sparseImage(pool.volumeImage(real), 4 * MiB);
-    await writeRandom(pool.volumeImage(real), 0, 2 * MiB);
+    await sparseImage(join(pool.volumeDir(real), IMAGE_FILE), 4 * MiB);
+    await writeRandom(join(pool.volumeDir(real), IMAGE_FILE), 0, 2 * MiB);
     const covered = volumeId('covered');
     await mkdir(pool.volumeDir(covered));
     // Another filesystem (here a second XFS) holds what looks like an image.
@@ -362,7 +368,7 @@ describe('pool space accounting: measurePoolSpace', () => {
       assert.deepEqual(report.totals, { allocatedBytes: 2 * MiB, physicalBytes: 2 * MiB, savedBytes: 0 });
       assert.deepEqual(report.skipped, [
         {
-          path: pool.volumeImage(covered),
+          path: join(pool.volumeDir(covered), IMAGE_FILE),
           reason: `on another filesystem than the pool's (mounted at ${pool.volumeDir(covered)})`,
         },
       ]);
@@ -381,8 +387,8 @@ describe('pool space accounting: measurePoolSpace', () => {
     const clone = volumeId('clone');
     const snapshot = snapshotId('snapshot');
     await sh('btrfs', ['subvolume', 'create', pool.volumeDir(source)]);
-    await sparseImage(pool.volumeImage(source), 64 * MiB);
-    await writeRandom(pool.volumeImage(source), 0, 64 * MiB);
+    await sparseImage(join(pool.volumeDir(source), IMAGE_FILE), 64 * MiB);
+    await writeRandom(join(pool.volumeDir(source), IMAGE_FILE), 0, 64 * MiB);
     await sh('btrfs', ['subvolume', 'snapshot', pool.volumeDir(source), pool.volumeDir(clone)]);
     await sh('btrfs', ['subvolume', 'snapshot', pool.volumeDir(source), pool.snapshotDir(snapshot)]);
 
@@ -402,7 +408,7 @@ describe('pool space accounting: measurePoolSpace', () => {
       savedBytes: 128 * MiB,
     });
 
-    await writeRandom(pool.volumeImage(clone), 0, 16 * MiB);
+    await writeRandom(join(pool.volumeDir(clone), IMAGE_FILE), 0, 16 * MiB);
     const diverged = await measurePoolSpace(pool.root);
     assert.equal(volume(diverged, clone).exclusiveBytes, 16 * MiB);
     assert.equal(volume(diverged, clone).sharedBytes, 48 * MiB);
@@ -430,7 +436,7 @@ describe('pool space accounting: measurePoolSpace', () => {
     await sh('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', tmpfs]);
     const layout = new PoolLayout(tmpfs);
     const id = volumeId('on-tmpfs');
-    await sparseImage(layout.volumeImage(id), MiB);
+    await sparseImage(join(layout.volumeDir(id), IMAGE_FILE), MiB);
     await assert.rejects(
       measurePoolSpace(tmpfs),
       isCode(

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
 import { GiB, MiB, expectCode, hashFile, mountCapability, status, writePattern } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 describe('capacity: what the pool can really provide', () => {
   let sandbox: Sandbox;
@@ -30,8 +31,8 @@ describe('capacity: what the pool can really provide', () => {
     const empty = await driver.client.getCapacity({});
     const source = (await create('source', 100 * MiB)).volume!;
     const filler = (await create('filler', 750 * MiB)).volume!;
-    await writePattern(join(pool, 'volumes', source.volume_id, 'disk.img'), 0, 100 * MiB, 'source');
-    await writePattern(join(pool, 'volumes', filler.volume_id, 'disk.img'), 0, 750 * MiB, 'filler');
+    await writePattern(imageOf(pool, 'volumes', source.volume_id), 0, 100 * MiB, 'source');
+    await writePattern(imageOf(pool, 'volumes', filler.volume_id), 0, 750 * MiB, 'filler');
     const after = await driver.client.getCapacity({});
     assert.ok(
       empty.available_capacity - after.available_capacity >= 840 * MiB,
@@ -81,7 +82,7 @@ describe('capacity: what the pool can really provide', () => {
   it('a first stage on a full pool is RESOURCE_EXHAUSTED and changes nothing; with space again it stages', async () => {
     const { volume } = await create('stage-when-full', 64 * MiB);
     const id = volume!.volume_id;
-    const image = join(pool, 'volumes', id, 'disk.img');
+    const image = imageOf(pool, 'volumes', id);
     await writePattern(image, 0, MiB, 'not a filesystem yet');
     const before = await hashFile(image);
     // Fill the pool beside Dolly's directories until the filesystem says it is full.

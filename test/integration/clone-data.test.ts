@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { stat, statfs } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { GiB, MiB, hashFile, mountCapability, writePattern } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 describe('clones are reflinks: same bytes, no extra space, independent', () => {
   let sandbox: Sandbox;
   let driver: Driver;
   let pool: string;
-  const image = (id: string) => join(pool, 'volumes', id, 'disk.img');
+  const image = (id: string) => imageOf(pool, 'volumes', id);
   const usedBytes = async () => {
     const fs = await statfs(pool);
     return (fs.blocks - fs.bfree) * fs.bsize;

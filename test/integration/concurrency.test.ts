@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { GiB, MiB, expectCode, hashFile, mountCapability, status, writePattern } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 describe('concurrent requests', () => {
   let sandbox: Sandbox;
@@ -25,8 +26,8 @@ describe('concurrent requests', () => {
       capacity_range: { required_bytes: 32 * MiB },
     });
     const sourceId = volume!.volume_id;
-    await writePattern(join(pool, 'volumes', sourceId, 'disk.img'), 0, 32 * MiB, 'hot');
-    const sourceHash = await hashFile(join(pool, 'volumes', sourceId, 'disk.img'));
+    await writePattern(imageOf(pool, 'volumes', sourceId), 0, 32 * MiB, 'hot');
+    const sourceHash = await hashFile(imageOf(pool, 'volumes', sourceId));
 
     const request = (i: number) => ({
       name: `parallel-clone-${i}`,
@@ -43,7 +44,7 @@ describe('concurrent requests', () => {
     }
     const ids = new Set(responses.map((response) => response.volume!.volume_id));
     assert.equal(ids.size, 32);
-    for (const id of ids) assert.equal(await hashFile(join(pool, 'volumes', id, 'disk.img')), sourceHash);
+    for (const id of ids) assert.equal(await hashFile(imageOf(pool, 'volumes', id)), sourceHash);
     assert.equal((await driver.client.listVolumes({})).entries.length, 33);
     assert.deepEqual(await readdir(join(pool, 'tmp')), []);
   });

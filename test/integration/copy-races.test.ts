@@ -16,6 +16,7 @@ import {
   status,
   writePattern,
 } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 /**
  * Copies (clones, snapshots) of a volume while something changes it: an expansion, a crash in
@@ -33,11 +34,11 @@ describe('copies of a volume that is changing', () => {
   });
   after(async () => sandbox.cleanup());
 
-  const volumeImage = (id: string) => join(pool, 'volumes', id, 'disk.img');
+  const volumeImage = (id: string) => imageOf(pool, 'volumes', id);
   const recordedSize = async (dir: 'volumes' | 'snapshots', id: string) =>
     (JSON.parse(await readFile(join(pool, dir, id, 'meta.json'), 'utf8')) as { sizeBytes: number }).sizeBytes;
   const imageSize = async (dir: 'volumes' | 'snapshots', id: string) =>
-    (await stat(join(pool, dir, id, 'disk.img'))).size;
+    (await stat(imageOf(pool, dir, id))).size;
 
   const restart = async (env?: Record<string, string>) => {
     await driver.stop();
@@ -104,7 +105,7 @@ describe('copies of a volume that is changing', () => {
       );
       assert.equal(await recordedSize(copy.kind, copy.id), onDisk, `${copy.id}: record and image agree`);
       assert.ok([64 * MiB, 128 * MiB].includes(onDisk), `${copy.id} has the size before or after`);
-      assert.equal(await hashFile(join(pool, copy.kind, copy.id, 'disk.img'), 64 * MiB), data);
+      assert.equal(await hashFile(imageOf(pool, copy.kind, copy.id), 64 * MiB), data);
     }
     assert.equal(await imageSize('volumes', source), 128 * MiB);
   });
@@ -205,7 +206,7 @@ describe('copies of a volume that is changing', () => {
               { name: `busy-snap-${i}`, source_volume_id: id, parameters: {} },
               { timeoutMs: 60_000 },
             )
-            .then(({ snapshot }) => images.push(join(pool, 'snapshots', snapshot!.snapshot_id, 'disk.img'))),
+            .then(({ snapshot }) => images.push(imageOf(pool, 'snapshots', snapshot!.snapshot_id))),
         ),
       ]);
       const failures = results.flatMap((result) =>

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Driver, NODE_ID, TOPOLOGY_KEY } from '../helpers/driver.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { GiB, MiB, blockCapability, expectCode, mountCapability, status } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 describe('CreateVolume', () => {
   let sandbox: Sandbox;
@@ -137,7 +138,7 @@ describe('CreateVolume', () => {
     assert.match(volume.volume_id, /^vol-[0-9a-f]{32}-test-node$/);
     assert.deepEqual(volume.accessible_topology, [{ segments: { [TOPOLOGY_KEY]: NODE_ID } }]);
     assert.equal(volume.content_source, null);
-    const image = await stat(join(pool, 'volumes', volume.volume_id, 'disk.img'));
+    const image = await stat(imageOf(pool, 'volumes', volume.volume_id));
     assert.equal(image.size, GiB);
     assert.equal(image.blocks, 0, 'a new volume is sparse: it occupies no blocks');
   });
@@ -309,7 +310,7 @@ describe('CreateVolume', () => {
         capacity_range: { required_bytes: 300 * MiB },
       });
       assert.equal(volume?.capacity_bytes, 300 * MiB);
-      const image = await stat(join(pool, 'volumes', volume.volume_id, 'disk.img'));
+      const image = await stat(imageOf(pool, 'volumes', volume.volume_id));
       assert.equal(image.size, 300 * MiB);
     });
 

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Driver, startExpectingFailure } from '../helpers/driver.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
 import { GiB, MiB, expectCode, hashFile, mountCapability, status, writePattern } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 async function mountOf(path: string): Promise<{ fstype: string; source: string } | undefined> {
   try {
@@ -56,20 +57,15 @@ describe('embedded default pool on a filesystem without reflinks', () => {
         volume_capabilities: mountCapability(),
         capacity_range: { required_bytes: 64 * MiB },
       });
-      await writePattern(
-        join(embeddedDir(), 'volumes', volume!.volume_id, 'disk.img'),
-        0,
-        64 * MiB,
-        'embedded',
-      );
+      await writePattern(imageOf(embeddedDir(), 'volumes', volume!.volume_id), 0, 64 * MiB, 'embedded');
       const clone = await driver.client.createVolume({
         name: 'on-embedded-clone',
         volume_capabilities: mountCapability(),
         volume_content_source: { volume: { volume_id: volume!.volume_id } },
       });
       assert.equal(
-        await hashFile(join(embeddedDir(), 'volumes', clone.volume!.volume_id, 'disk.img')),
-        await hashFile(join(embeddedDir(), 'volumes', volume!.volume_id, 'disk.img')),
+        await hashFile(imageOf(embeddedDir(), 'volumes', clone.volume!.volume_id)),
+        await hashFile(imageOf(embeddedDir(), 'volumes', volume!.volume_id)),
       );
       assert.ok((await poolBytes(embeddedDir())) > 2.5 * GiB, 'the pool has the size asked for');
       // What can be made is bounded by the host filesystem that holds the sparse image, too.

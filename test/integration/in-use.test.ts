@@ -10,6 +10,7 @@ import { Driver } from '../helpers/driver.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
 import { startWriter } from '../helpers/workload.js';
 import { GiB, MiB, expectCode, mountCapability, status } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 /**
  * A volume in use on this node (attached to a loop device and mounted, as staging does) cannot
@@ -27,7 +28,7 @@ describe('volumes in use on this node', () => {
   });
   after(async () => sandbox.cleanup());
 
-  const image = (id: string) => join(pool, 'volumes', id, 'disk.img');
+  const image = (id: string) => imageOf(pool, 'volumes', id);
 
   /** What NodeStageVolume will do: attach, make the filesystem, mount. */
   async function stage(

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { Driver, startExpectingFailure } from '../helpers/driver.js';
 import { Sandbox } from '../helpers/sandbox.js';
 import { GiB, MiB, hashFile, mountCapability, writePattern } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 describe('driver lifecycle: stop, restart, crash', () => {
   let sandbox: Sandbox;
@@ -32,8 +33,8 @@ describe('driver lifecycle: stop, restart, crash', () => {
       capacity_range: { required_bytes: 16 * MiB },
     });
     const id = volume!.volume_id;
-    await writePattern(join(pool, 'volumes', id, 'disk.img'), 0, 16 * MiB, 'survivor');
-    const hash = await hashFile(join(pool, 'volumes', id, 'disk.img'));
+    await writePattern(imageOf(pool, 'volumes', id), 0, 16 * MiB, 'survivor');
+    const hash = await hashFile(imageOf(pool, 'volumes', id));
     const clone = await first.client.createVolume({
       name: 'survivor-clone',
       volume_capabilities: mountCapability(),
@@ -49,7 +50,7 @@ describe('driver lifecycle: stop, restart, crash', () => {
 
     const second = await Driver.start(sandbox, { pool });
     assert.deepEqual((await second.client.listVolumes({})).entries, before);
-    assert.equal(await hashFile(join(pool, 'volumes', clone.volume!.volume_id, 'disk.img')), hash);
+    assert.equal(await hashFile(imageOf(pool, 'volumes', clone.volume!.volume_id)), hash);
     assert.deepEqual(await readdir(join(pool, 'tmp')), []);
     assert.deepEqual(await readdir(join(pool, 'trash')), []);
     assert.equal(await second.stop(), 0);

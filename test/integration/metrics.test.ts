@@ -9,6 +9,7 @@ import { Sandbox, sh } from '../helpers/sandbox.js';
 import { GiB, MiB, expectCode, mountCapability, status, writePattern } from '../helpers/csi.js';
 import { parsePrometheusText, sumOf, valueOf } from '../helpers/prometheus.js';
 import type { Sample } from '../helpers/prometheus.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 describe('metrics and health over HTTP (--metrics-address)', () => {
   let sandbox: Sandbox;
@@ -36,7 +37,7 @@ describe('metrics and health over HTTP (--metrics-address)', () => {
     assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
     return parsePrometheusText(await response.text());
   };
-  const image = (id: string) => join(pool, 'volumes', id, 'disk.img');
+  const image = (id: string) => imageOf(pool, 'volumes', id);
 
   it('counts real RPCs by method and code, copies by operation, and measures the pool', async () => {
     const before = await scrape();

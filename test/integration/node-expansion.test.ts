@@ -15,6 +15,7 @@ import {
   status,
   writePattern,
 } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 /**
  * `--expansion node`, the mode of the Kubernetes DaemonSet: the controller does not advertise
@@ -36,7 +37,7 @@ describe('expansion on the node (--expansion node)', () => {
   const recordedSize = async (id: string) =>
     (JSON.parse(await readFile(join(pool, 'volumes', id, 'meta.json'), 'utf8')) as { sizeBytes: number })
       .sizeBytes;
-  const imageSize = async (id: string) => (await stat(join(pool, 'volumes', id, 'disk.img'))).size;
+  const imageSize = async (id: string) => (await stat(imageOf(pool, 'volumes', id))).size;
 
   const stageAndPublish = (id: string, capability: ReturnType<typeof mountCapability>, label: string) =>
     stageVolume(driver.client, sandbox, id, capability[0]!, label);

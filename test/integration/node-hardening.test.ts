@@ -9,6 +9,7 @@ import { Driver } from '../helpers/driver.js';
 import { Sandbox, mountsUnder } from '../helpers/sandbox.js';
 import { GiB, MiB, blockCapability, expectCode, mountCapability, status } from '../helpers/csi.js';
 import { exists } from '../../src/util/stat-if-exists.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 /**
  * The node service against what a real host offers: symlinked paths, mount flags that mount(8)
@@ -554,7 +555,7 @@ describe('Node service: a driver killed right after attaching (fault point stage
       'the driver dies at the fault point',
     );
     assert.equal(await crashing.stop(), null, 'killed, not exited');
-    const image = join(pool, 'volumes', id, 'disk.img');
+    const image = imageOf(pool, 'volumes', id);
     assert.equal((await listLoops()).filter((loop) => loop.backingFile === image).length, 1, 'left attached');
 
     const driver = await Driver.start(sandbox, { pool });

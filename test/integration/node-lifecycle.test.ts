@@ -7,6 +7,7 @@ import { Driver, NODE_ID, TOPOLOGY_KEY } from '../helpers/driver.js';
 import { Sandbox, mountsUnder, sh } from '../helpers/sandbox.js';
 import type { VolumeCapability } from '../../src/generated/csi/v1/VolumeCapability.js';
 import { GiB, MiB, blockCapability, expectCode, mountCapability, status } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 describe('Node service: stage and publish for real', () => {
   let sandbox: Sandbox;
@@ -343,7 +344,7 @@ describe('Node service: stage and publish for real', () => {
       (await driver.client.controllerGetVolume({ volume_id: id })).volume?.capacity_bytes,
       100 * MiB,
     );
-    assert.equal((await stat(join(pool, 'volumes', id, 'disk.img'))).size, 100 * MiB);
+    assert.equal((await stat(imageOf(pool, 'volumes', id))).size, 100 * MiB);
   });
 
   it('xfs: online expansion of a mounted volume shows in df without remounting', async () => {

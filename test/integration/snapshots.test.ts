@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { mkdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
 import { Sandbox, sh } from '../helpers/sandbox.js';
@@ -15,6 +14,7 @@ import {
   status,
   writePattern,
 } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 describe('snapshots and restores', () => {
   let sandbox: Sandbox;
@@ -28,7 +28,7 @@ describe('snapshots and restores', () => {
   });
   after(async () => sandbox.cleanup());
 
-  const volumeImage = (id: string) => join(pool, 'volumes', id, 'disk.img');
+  const volumeImage = (id: string) => imageOf(pool, 'volumes', id);
   const createVolume = async (name: string, sizeBytes: number, extra: Record<string, unknown> = {}) => {
     const { volume } = await driver.client.createVolume({
       name,

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 // Registers google/protobuf/descriptor.proto, which csi.proto imports, with protobufjs (the driver
@@ -17,6 +16,7 @@ import {
   status,
   writePattern,
 } from '../helpers/csi.js';
+import { imageOf } from '../helpers/pool-paths.js';
 
 /** Enum value names marked (alpha_enum_value) in the proto: never to be advertised. */
 function alphaValues(enumPath: string): Set<string> {
@@ -283,7 +283,7 @@ describe('Identity and the Controller RPCs around volumes', () => {
       volume_capabilities: blockCapability(),
       capacity_range: { required_bytes: 256 * MiB },
     });
-    await writePattern(join(pool, 'volumes', volume!.volume_id, 'disk.img'), 0, 256 * MiB, 'filler');
+    await writePattern(imageOf(pool, 'volumes', volume!.volume_id), 0, 256 * MiB, 'filler');
     const after = await ask('ext4');
     assert.ok(after.available_capacity <= before.available_capacity - 200 * MiB);
     assert.ok((after.maximum_volume_size?.value ?? 0) <= after.available_capacity);

@@ -1,24 +1,28 @@
 /**
- * How a pool makes and removes the directories that hold its objects (volumes and snapshots).
- * The layout is the same on every backend — <dir>/disk.img and <dir>/meta.json — so everything
- * that reads a pool (node service, accounting, in-use checks) is backend-blind; only making,
- * copying and removing an object directory differ.
+ * How a pool makes, copies and removes the directories that hold its objects (volumes and
+ * snapshots). Every object directory holds meta.json; its image is found with imageIn()
+ * (layout.ts), so everything that reads a pool (node service, accounting, in-use checks) is
+ * backend-blind.
  */
 export interface PoolBackend {
-  /** reflink: a directory per object, a copy is one FICLONE of the image. btrfs: a subvolume per object, a copy is a subvolume snapshot. */
+  /** reflink: a directory per object, a copy is one FICLONE of the image. btrfs: the image in a subvolume, a copy is a subvolume snapshot. */
   readonly kind: BackendKind;
 
-  /** Makes `work` (which does not exist) an empty object directory. */
+  /** Where the image of an object this backend makes in `work` goes. */
+  imageIn(work: string): string;
+
+  /** Makes `work` (which does not exist) an empty object directory, ready for its image at imageIn(work). */
   makeEmpty(work: string): Promise<void>;
 
   /**
-   * Makes `work` (which does not exist) an object directory whose image `imageName` is a
-   * copy-on-write copy of the one in `sourceDir`, sharing every block. Other files of the source
-   * may come along; the caller rewrites what it keeps. Fails with ENOENT when the source is gone.
+   * Makes `work` (which does not exist) an object directory whose image is a copy-on-write copy
+   * of `source.image`, sharing every block, durable when this returns. A read-only copy's image
+   * cannot be written (a CSI snapshot); otherwise its owner can write it. Fails with ENOENT when
+   * the source is gone.
    */
-  copy(sourceDir: string, work: string, imageName: string): Promise<void>;
+  copy(source: CopySource, work: string, access: 'read-only' | 'writable'): Promise<void>;
 
-  /** Removes an object directory this backend made, whole; one that does not exist is fine. */
+  /** Removes an object directory this backend made (or any earlier version made), whole; one that does not exist is fine. */
   remove(dir: string): Promise<void>;
 
   /**
@@ -33,6 +37,12 @@ export interface PoolBackend {
    * rename cannot cross subvolumes.
    */
   workDirFor(objectDir: string, poolTmp: string): string;
+}
+
+/** The object a copy is made of: its directory and its image (imageIn of it). */
+export interface CopySource {
+  dir: string;
+  image: string;
 }
 
 export type BackendKind = 'reflink' | 'btrfs';

@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../../errors.js';
 import {
@@ -10,8 +10,10 @@ import {
   snapshotSubvolume,
   waitForDeletedSubvolumes,
 } from '../../host/btrfs.js';
+import { fsyncPath } from '../../util/atomic-file.js';
+import { DATA_DIR, IMAGE_FILE, META_FILE } from '../layout.js';
 import { reflink } from '../reflink.js';
-import type { BackendKind, PoolBackend } from './backend.js';
+import type { BackendKind, CopySource, PoolBackend } from './backend.js';
 
 /**
  * How long a request that needs space waits for the kernel's cleaner to free deleted volumes.
@@ -19,37 +21,82 @@ import type { BackendKind, PoolBackend } from './backend.js';
  */
 const RECLAIM_WAIT_MS = 5_000;
 
+/** Where an older object's image is put together before it becomes the copy's data/. */
+const STAGING_DIR = 'data.new';
+
 /**
- * One btrfs subvolume per object; a copy is a subvolume snapshot, whose cost does not grow with
- * the image's size or with how fragmented its writes have made it (a reflink remaps every
- * extent). Snapshots are writable: a CSI snapshot's image is kept read-only by its mode, as on
- * the reflink backend, and its meta.json must still be written after the copy.
+ * An object is a plain directory holding meta.json and the subvolume data/, which holds only
+ * the image. A copy is a snapshot of data/ (read-only for a CSI snapshot), whose cost does not
+ * grow with the image's size or with how fragmented its writes have made it (a reflink remaps
+ * every extent). Nothing is written into a copy's data/ afterwards: even a chmod there would
+ * make the next transaction commit copy the tree leaves it shares with its source, and that
+ * costs milliseconds per leaf of the image's extent records (measured: 6–13 ms at 200,000
+ * extents; docs/performance.md).
  */
 export class BtrfsBackend implements PoolBackend {
   readonly kind: BackendKind = 'btrfs';
   /** Subvolumes deleted since the cleaner was last waited for: their space may not be free yet. */
   private pendingDeletes = 0;
 
+  imageIn(work: string): string {
+    return join(work, DATA_DIR, IMAGE_FILE);
+  }
+
   async makeEmpty(work: string): Promise<void> {
-    await createSubvolume(work);
+    await mkdir(work, { mode: 0o700 });
+    const data = join(work, DATA_DIR);
+    await createSubvolume(data);
     // The image (made next, inside) is NOCOW, like an image on XFS: its blocks are overwritten
     // in place, so a write needs new space only where the block is shared with a copy or was
     // never written. With copy-on-write for every block, a volume's own filesystem would fail
     // even journal writes once the pool is full, and its data path would fragment and checksum.
     // Snapshots keep the flag; their shared blocks are still copied on first write.
-    await markNoCow(work);
+    await markNoCow(data);
   }
 
-  async copy(sourceDir: string, work: string, imageName: string): Promise<void> {
+  async copy(source: CopySource, work: string, access: 'read-only' | 'writable'): Promise<void> {
     // ENOENT from here on means the source is gone, which the caller reports as such.
-    if (await isSubvolume(sourceDir)) {
-      await snapshotSubvolume(sourceDir, work);
+    const readOnly = access === 'read-only';
+    const sourceData = join(source.dir, DATA_DIR);
+    await mkdir(work, { mode: 0o700 });
+    if (source.image === join(sourceData, IMAGE_FILE)) {
+      // Durable when it returns: the snapshot ioctl commits its transaction.
+      await snapshotSubvolume(sourceData, join(work, DATA_DIR), { readOnly });
       return;
     }
-    // An object made by the reflink backend before this pool had subvolumes: the copy is a
-    // subvolume from now on, holding a reflink of the image.
-    await createSubvolume(work);
-    await reflink(join(sourceDir, imageName), join(work, imageName));
+    await this.copyOlderObject(source, work, readOnly);
+  }
+
+  /**
+   * A source made before objects had a data/ subvolume: a subvolume holding image and
+   * meta.json (snapshotted, its meta.json dropped), or a plain directory of the reflink backend
+   * (its image reflinked into a new subvolume). Made writable in data.new/, then renamed to
+   * data/, or snapshotted read-only there. Slower than a snapshot of data/ (it writes into the
+   * copy), but only once: the copy has the new layout.
+   */
+  private async copyOlderObject(source: CopySource, work: string, readOnly: boolean): Promise<void> {
+    const staging = join(work, STAGING_DIR);
+    const image = join(staging, IMAGE_FILE);
+    if (await isSubvolume(source.dir)) {
+      await snapshotSubvolume(source.dir, staging);
+      await unlink(join(staging, META_FILE)).catch((error: unknown) => {
+        if (errnoCode(error) !== 'ENOENT') throw error;
+      });
+    } else {
+      await createSubvolume(staging);
+      await reflink(source.image, image);
+    }
+    // A snapshot's image of those versions is mode 0400; the subvolume is what is read-only now.
+    await chmod(image, 0o600);
+    if (readOnly) {
+      // The snapshot ioctl commits everything written into staging before it.
+      await snapshotSubvolume(staging, join(work, DATA_DIR), { readOnly: true });
+      await deleteSubvolume(staging);
+      this.pendingDeletes += 1;
+    } else {
+      await fsyncPath(image);
+      await rename(staging, join(work, DATA_DIR));
+    }
   }
 
   async remove(dir: string): Promise<void> {
@@ -60,14 +107,23 @@ export class BtrfsBackend implements PoolBackend {
       if (errnoCode(error) === 'ENOENT') return;
       throw error;
     }
-    // A subvolume goes in one step (the kernel frees its blocks in the background); a plain
-    // directory is an object of the reflink days, or work that failed before its subvolume.
+    // A subvolume goes in one step (the kernel frees its blocks in the background): an object of
+    // an older version. Otherwise the subvolumes in the directory (data/, or the work of a copy
+    // that failed), then the directory.
     if (subvolume) {
-      await deleteSubvolume(dir);
-      this.pendingDeletes += 1;
-    } else {
-      await rm(dir, { recursive: true, force: true });
+      await this.deleteSubvolume(dir);
+      return;
     }
+    for (const entry of await readdir(dir)) {
+      const path = join(dir, entry);
+      if ((await lstat(path)).isDirectory() && (await isSubvolume(path))) await this.deleteSubvolume(path);
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  private async deleteSubvolume(path: string): Promise<void> {
+    await deleteSubvolume(path);
+    this.pendingDeletes += 1;
   }
 
   async reclaim(poolRoot: string): Promise<boolean> {
@@ -86,6 +142,8 @@ export class BtrfsBackend implements PoolBackend {
     return true;
   }
 
+  // meta.json of an older object lives inside its subvolume, and a rename cannot cross
+  // subvolumes: its new version is written beside it.
   workDirFor(objectDir: string): string {
     return objectDir;
   }

@@ -1,6 +1,8 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncfs } from '../../host/kernel.js';
+import { fsyncPath } from '../../util/atomic-file.js';
+import { IMAGE_FILE } from '../layout.js';
 import { reflink } from '../reflink.js';
 import type { PoolBackend } from './backend.js';
 
@@ -8,13 +10,20 @@ import type { PoolBackend } from './backend.js';
 export const reflinkBackend: PoolBackend = {
   kind: 'reflink',
 
+  imageIn: (work) => join(work, IMAGE_FILE),
+
   async makeEmpty(work) {
     await mkdir(work, { mode: 0o700 });
   },
 
-  async copy(sourceDir, work, imageName) {
+  async copy(source, work, access) {
     await mkdir(work, { mode: 0o700 });
-    await reflink(join(sourceDir, imageName), join(work, imageName));
+    const image = join(work, IMAGE_FILE);
+    await reflink(source.image, image);
+    // The copy has its source's mode: a snapshot's image is read-only, a volume's is not.
+    await chmod(image, access === 'read-only' ? 0o400 : 0o600);
+    // FICLONE's new extent map is durable only once the file is fsynced.
+    await fsyncPath(image);
   },
 
   async remove(dir) {
