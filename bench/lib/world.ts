@@ -105,12 +105,18 @@ export class World {
   }
 
   /** CreateVolume from a volume; resolves with the new ID and the call's milliseconds. */
-  async clone(name: string, sourceId: string, mode: 'block' | 'mount'): Promise<{ id: string; ms: number }> {
+  async clone(
+    name: string,
+    sourceId: string,
+    mode: 'block' | 'mount',
+    parameters: Record<string, string> = {},
+  ): Promise<{ id: string; ms: number }> {
     const { ms, value } = await timed(() =>
       this.client.createVolume({
         name,
         volume_capabilities: mode === 'block' ? blockCapability() : mountCapability(),
         volume_content_source: { volume: { volume_id: sourceId } },
+        parameters,
       }),
     );
     if (!value.volume) throw new Error(`CreateVolume ${name} answered no volume`);

@@ -108,6 +108,7 @@ export async function serve(options: ServeOptions): Promise<void> {
       poolKind: prepared.kind,
       poolFs: prepared.fsType,
       backend: pool.backend.kind,
+      durability: pool.durability.scope,
       poolSize: formatSize(stats.totalBytes),
       poolAvailable: formatSize(stats.availableBytes),
       expansion: options.expansion,

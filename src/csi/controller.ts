@@ -16,6 +16,7 @@ import {
   parseCapacity,
   parseContentSource,
   parseMaxEntries,
+  copyConsistency,
   parseParameters,
   unsupportedReason,
 } from './validate.js';
@@ -140,6 +141,7 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
         );
       }
       const capabilities = parseCapabilities(request.volume_capabilities);
+      const parameters = parseParameters(request.parameters);
       checkTopology(request.accessibility_requirements, topology);
       const meta = await pool.createVolume(
         {
@@ -147,8 +149,9 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
           capacity: parseCapacity(request.capacity_range),
           mode: capabilities.mode,
           fsType: capabilities.fsType,
-          parameters: parseParameters(request.parameters),
+          parameters,
           source: parseContentSource(request.volume_content_source),
+          consistency: copyConsistency(parameters),
         },
         signal,
       );
@@ -261,7 +264,10 @@ export function controllerService(rpc: Rpc, options: ControllerOptions): Control
       const sourceVolumeId = ownVolumeId(request.source_volume_id, 'source_volume_id');
       const parameters = parseParameters(request.parameters);
       if (!sourceVolumeId) throw noSuchVolume(request.source_volume_id, 'source volume');
-      const snapshot = await pool.createSnapshot({ name: request.name, sourceVolumeId, parameters }, signal);
+      const snapshot = await pool.createSnapshot(
+        { name: request.name, sourceVolumeId, parameters, consistency: copyConsistency(parameters) },
+        signal,
+      );
       return { snapshot: toCsiSnapshot(snapshot) };
     }),
 

@@ -8,6 +8,8 @@ import { validateCapacityRange } from '../pool/capacity.js';
 import { ownSnapshotId, ownVolumeId, quote } from '../pool/ids.js';
 import type { ContentSource, FsType, VolumeMode } from '../pool/meta.js';
 import { FS_TYPES } from '../pool/meta.js';
+import { COPY_CONSISTENCIES } from '../pool/freeze.js';
+import type { CopyConsistency } from '../pool/freeze.js';
 
 /** Access modes a volume on one node's pool can honour. Multi-node modes need shared storage. */
 export const SUPPORTED_ACCESS_MODES = [
@@ -19,6 +21,16 @@ export const SUPPORTED_ACCESS_MODES = [
 
 /** Parameter prefix that the Kubernetes external-provisioner adds (--extra-create-metadata). */
 const KUBERNETES_PARAMETER_PREFIX = 'csi.storage.k8s.io/';
+
+/**
+ * How a copy of a volume in use is taken (a StorageClass's parameter for clones into it, a
+ * VolumeSnapshotClass's for snapshots): `frozen` (the default) freezes the source's filesystem
+ * for the instant of the copy; `crash` does not, and the copy is what a power cut would leave.
+ */
+export const CONSISTENCY_PARAMETER = 'dolly.csi.dev/consistency';
+const DOLLY_PARAMETERS: Record<string, readonly string[]> = {
+  [CONSISTENCY_PARAMETER]: COPY_CONSISTENCIES,
+};
 
 export interface RequestedCapabilities {
   mode: VolumeMode;
@@ -102,20 +114,35 @@ export function parseContentSource(source: VolumeContentSource__Output | null): 
 }
 
 /**
- * Dolly has no parameters of its own yet; it accepts only the metadata Kubernetes adds. An
- * unknown key is most likely a typo in a StorageClass, and silently ignoring it would hide that.
+ * Dolly's own parameters with a value it knows, and the metadata Kubernetes adds. An unknown
+ * key is most likely a typo in a StorageClass, and silently ignoring it would hide that.
  */
 export function parseParameters(
   parameters: Record<string, string>,
   field = 'parameters',
 ): Record<string, string> {
-  const unknown = Object.keys(parameters).filter((key) => !key.startsWith(KUBERNETES_PARAMETER_PREFIX));
+  const unknown = Object.keys(parameters).filter(
+    (key) => !key.startsWith(KUBERNETES_PARAMETER_PREFIX) && !Object.hasOwn(DOLLY_PARAMETERS, key),
+  );
   if (unknown.length > 0) {
     throw invalidArgument(
-      `unknown ${field} ${unknown.map(quote).join(', ')}; Dolly accepts only ${KUBERNETES_PARAMETER_PREFIX}* keys`,
+      `unknown ${field} ${unknown.map(quote).join(', ')}; Dolly accepts ${Object.keys(DOLLY_PARAMETERS).map(quote).join(', ')} and ${KUBERNETES_PARAMETER_PREFIX}* keys`,
     );
   }
+  for (const [key, values] of Object.entries(DOLLY_PARAMETERS)) {
+    const value = parameters[key];
+    if (value !== undefined && !values.includes(value)) {
+      throw invalidArgument(
+        `${field} ${quote(key)} is ${quote(value)}; it must be one of ${values.map(quote).join(', ')}`,
+      );
+    }
+  }
   return { ...parameters };
+}
+
+/** The copy consistency checked parameters ask for (parseParameters first). */
+export function copyConsistency(parameters: Record<string, string>): CopyConsistency {
+  return parameters[CONSISTENCY_PARAMETER] === 'crash' ? 'crash' : 'frozen';
 }
 
 /**

@@ -7,6 +7,17 @@ import { faultPoint } from '../util/fault.js';
 
 type Logger = (message: string, fields?: Record<string, unknown>) => void;
 
+/**
+ * How a copy of a volume in use is taken. `frozen`: its filesystem is frozen for the instant of
+ * the copy, which is then clean, needing no journal replay, and holds every write acknowledged
+ * before it; the source's writers wait for the freeze (for ext4 mostly its journal checkpoint).
+ * `crash`: no freeze; the copy is the image at one instant, as a power cut would leave it
+ * (writes acknowledged by fsync are in it; its journal is replayed at its first mount), and the
+ * writers do not wait.
+ */
+export const COPY_CONSISTENCIES = ['frozen', 'crash'] as const;
+export type CopyConsistency = (typeof COPY_CONSISTENCIES)[number];
+
 /** One filesystem frozen for one or more copies that run at once. */
 interface Freeze {
   holders: number;

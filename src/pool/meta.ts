@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Code, DollyError, errnoCode } from '../errors.js';
-import { writeFileAtomic, writeFileDurable } from '../util/atomic-file.js';
+import { writeFileAtomic } from '../util/atomic-file.js';
 import { isSnapshotId, isVolumeId } from './ids.js';
 import type { SnapshotId, VolumeId } from './ids.js';
 
@@ -65,10 +65,11 @@ export async function writeMeta(
 /**
  * Writes the record of an object being built in tmp/, which becomes visible only when its whole
  * directory is renamed into place: written in place (a copy's directory may hold its source's
- * record, which this replaces) and fsynced, so the rename publishes a complete record.
+ * record, which this replaces). Not fsynced: the builder makes it durable, with the rest of the
+ * object, before the rename (pool/durability.ts).
  */
 export async function writeMetaInWork(path: string, meta: VolumeMeta | SnapshotMeta): Promise<void> {
-  await writeFileDurable(path, `${JSON.stringify(meta, null, 2)}\n`);
+  await writeFile(path, `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
 }
 
 /** The text of a metadata file; undefined when the object (its directory) does not exist. */

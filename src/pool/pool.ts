@@ -15,7 +15,6 @@ import { OperationGate } from '../util/operation-gate.js';
 import { throwIfAborted } from '../util/deadline.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncPath } from '../util/atomic-file.js';
-import { GroupSync } from '../util/group-sync.js';
 import { mapLimited } from '../util/map-limited.js';
 import { createSparseFile, growFile } from '../util/sparse-file.js';
 import { exists, statIfExists } from '../util/stat-if-exists.js';
@@ -42,7 +41,9 @@ import type {
   VolumeMode,
 } from './meta.js';
 import type { PreparedPool } from './prepare.js';
+import { Durability } from './durability.js';
 import { Freezer } from './freeze.js';
+import type { CopyConsistency } from './freeze.js';
 import { imageUsers } from './in-use.js';
 import type { PoolBackend } from './backends/backend.js';
 import { backendFor } from './backends/choose.js';
@@ -62,6 +63,8 @@ export interface VolumeRequest {
   fsType: FsType | undefined;
   parameters: Record<string, string>;
   source: ContentSource | undefined;
+  /** How a copy of a source in use is taken; ignored without a source. */
+  consistency: CopyConsistency;
 }
 
 export interface PoolStats {
@@ -80,8 +83,6 @@ type Logger = (message: string, fields?: Record<string, unknown>) => void;
 export class Pool {
   readonly layout: PoolLayout;
   private readonly gate = new OperationGate();
-  /** The renames into volumes/, snapshots/ and trash/ of operations in flight share their directory fsyncs. */
-  private readonly directorySync = new GroupSync(fsyncPath);
   private readonly freezer: Freezer;
   private readonly rootDevice: number;
 
@@ -92,6 +93,7 @@ export class Pool {
     /** This node's ID: part of every ID this pool gives (ids.ts). */
     readonly node: string,
     readonly backend: PoolBackend,
+    readonly durability: Durability,
   ) {
     this.layout = new PoolLayout(prepared.root);
     this.rootDevice = rootDevice;
@@ -126,7 +128,8 @@ export class Pool {
     }
     await reconcileSizes(layout, backend, log);
     await fsyncPath(prepared.root);
-    return new Pool(prepared, (await stat(prepared.root)).dev, log, node, backend);
+    const durability = await Durability.of(prepared);
+    return new Pool(prepared, (await stat(prepared.root)).dev, log, node, backend, durability);
   }
 
   get root(): string {
@@ -229,7 +232,12 @@ export class Pool {
    * ALREADY_EXISTS.
    */
   async createSnapshot(
-    request: { name: string; sourceVolumeId: VolumeId; parameters: Record<string, string> },
+    request: {
+      name: string;
+      sourceVolumeId: VolumeId;
+      parameters: Record<string, string>;
+      consistency: CopyConsistency;
+    },
     signal?: AbortSignal,
   ): Promise<SnapshotMeta> {
     validateName(request.name);
@@ -279,8 +287,12 @@ export class Pool {
               `volume ${source.id}`,
               source.sizeBytes,
               'read-only',
+              request.consistency,
             ),
-          (work) => writeMetaInWork(join(work, META_FILE), meta),
+          async (work) => {
+            await writeMetaInWork(join(work, META_FILE), meta);
+            return [join(work, META_FILE)];
+          },
         );
         return meta;
       },
@@ -445,13 +457,26 @@ export class Pool {
         signal,
         (work) =>
           source
-            ? this.copyObject(source.dir, work, source.description, source.meta.sizeBytes, 'writable')
+            ? this.copyObject(
+                source.dir,
+                work,
+                source.description,
+                source.meta.sizeBytes,
+                'writable',
+                request.consistency,
+              )
             : this.backend.makeEmpty(work),
         async (work) => {
           const image = this.backend.imageIn(work);
-          if (!source) await createSparseFile(image, sizeBytes);
-          else if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
-          await writeMetaInWork(join(work, META_FILE), meta);
+          const metaFile = join(work, META_FILE);
+          await writeMetaInWork(metaFile, meta);
+          if (!source) {
+            await createSparseFile(image, sizeBytes);
+            return [image, metaFile];
+          }
+          // A copy's image is durable already (backend.copy); growing it makes it so again.
+          if (sizeBytes > source.meta.sizeBytes) await growFile(image, sizeBytes);
+          return [metaFile];
         },
       );
       return meta;
@@ -463,7 +488,8 @@ export class Pool {
   /**
    * Builds an object (volume or snapshot) in tmp/ and renames it into place in one step: a
    * crash or failure before the rename leaves only tmp/ work, which is removed. `make` creates
-   * the work directory (empty, or a copy of the source), `fill` completes it.
+   * the work directory (empty, or a copy of the source), `fill` completes it and names the files
+   * it wrote, which are made durable before the rename.
    */
   private async buildInTmp(
     id: string,
@@ -471,17 +497,17 @@ export class Pool {
     parentDir: string,
     signal: AbortSignal,
     make: (work: string) => Promise<void>,
-    fill: (work: string) => Promise<void>,
+    fill: (work: string) => Promise<string[]>,
   ): Promise<void> {
     const work = join(this.layout.tmpDir, `${id}.${randomBytes(6).toString('hex')}`);
     try {
       throwIfAborted(signal);
       await make(work);
-      await fill(work);
+      await this.durability.written(await fill(work));
       throwIfAborted(signal);
       faultPoint('build:before-rename');
       await rename(work, finalDir);
-      await this.directorySync.sync(parentDir);
+      await this.durability.renamed(parentDir);
     } catch (error) {
       await this.backend.remove(work).catch((cleanup: unknown) =>
         this.log('could not remove failed work; the next start removes it', {
@@ -502,7 +528,7 @@ export class Pool {
       if (errnoCode(error) === 'ENOENT') return;
       throw toDollyError(error, `cannot delete ${id}`);
     }
-    await this.directorySync.sync(parentDir);
+    await this.durability.renamed(parentDir);
     faultPoint('delete:trashed');
     await this.backend.remove(trash);
   }
@@ -541,7 +567,8 @@ export class Pool {
 
   /**
    * Makes `work` a copy-on-write copy of the source object's directory (backends/); a source in
-   * use on this node is frozen around it for a consistent copy. The caller holds the source
+   * use on this node is frozen around it for a consistent copy, unless the caller asked for a
+   * crash-consistent one. The caller holds the source
    * shared, so the image has the size its record says; that is checked anyway, because a copy
    * recorded smaller than its image would later be cut short by an expansion.
    */
@@ -551,12 +578,14 @@ export class Pool {
     description: string,
     sourceBytes: number,
     access: 'read-only' | 'writable',
+    consistency: CopyConsistency,
   ): Promise<void> {
     const image = this.backend.imageIn(work);
     try {
       const source = { dir: sourceDir, image: await imageIn(sourceDir) };
-      const users = await imageUsers(source.image);
-      await this.freezer.withFrozen(users.mountPoints, () => this.backend.copy(source, work, access));
+      const copy = () => this.backend.copy(source, work, access);
+      if (consistency === 'crash') await copy();
+      else await this.freezer.withFrozen((await imageUsers(source.image)).mountPoints, copy);
     } catch (error) {
       // The source was deleted between the check and the clone.
       if (errnoCode(error) === 'ENOENT') throw notFound(`the source ${description} was deleted`);

@@ -35,18 +35,3 @@ export async function writeFileAtomic(
   await rename(temporary, path);
   await fsyncPath(dirname(path));
 }
-
-/**
- * Writes a file in place and fsyncs it, for a file in a directory that is not visible yet (work
- * being built in the pool's tmp/): a crash discards the whole directory, so the temporary file
- * and rename of writeFileAtomic would only cost time.
- */
-export async function writeFileDurable(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const handle = await open(path, 'w', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}

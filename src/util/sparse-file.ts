@@ -1,12 +1,14 @@
 import { open } from 'node:fs/promises';
 import { internal } from '../errors.js';
 
-/** Creates a sparse file of `sizeBytes` (it occupies no blocks) and makes it durable. Fails if it exists. */
+/**
+ * Creates a sparse file of `sizeBytes` (it occupies no blocks). Fails if it exists. Not fsynced:
+ * the caller makes it durable with whatever else it writes (pool/durability.ts).
+ */
 export async function createSparseFile(path: string, sizeBytes: number): Promise<void> {
   const handle = await open(path, 'wx', 0o600);
   try {
     await handle.truncate(sizeBytes);
-    await handle.sync();
   } finally {
     await handle.close();
   }

@@ -285,7 +285,7 @@ ${claim(
         'default',
         '  accessModes: [ReadWriteOnce]\n  storageClassName: tuned\n  resources: {requests: {storage: 16Mi}}\n',
       ),
-      /persistentvolumeclaim tuned-claim refused: unknown parameters "iops"; Dolly accepts only csi\.storage\.k8s\.io\/\* keys \(INVALID_ARGUMENT\)/,
+      /persistentvolumeclaim tuned-claim refused: unknown parameters "iops"; Dolly accepts "dolly\.csi\.dev\/consistency" and csi\.storage\.k8s\.io\/\* keys \(INVALID_ARGUMENT\)/,
     );
     const plain = claim(
       'plain',
