@@ -1,6 +1,6 @@
-import { chmod, lstat, mkdir, readdir, rename, rm, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode } from '../../errors.js';
+import { DollyError, errnoCode } from '../../errors.js';
 import {
   commitTransaction,
   createSubvolume,
@@ -100,6 +100,7 @@ export class BtrfsBackend implements PoolBackend {
   }
 
   async remove(dir: string): Promise<void> {
+    if (await this.removeObject(dir)) return;
     let subvolume: boolean;
     try {
       subvolume = await isSubvolume(dir);
@@ -119,6 +120,31 @@ export class BtrfsBackend implements PoolBackend {
       if ((await lstat(path)).isDirectory() && (await isSubvolume(path))) await this.deleteSubvolume(path);
     }
     await rm(dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Removes an object directory of this layout (data/ and meta.json) in three calls, without
+   * looking first: every delete goes through here. False, having removed nothing else, when
+   * the directory is not one (an older object, failed work) or holds more.
+   */
+  private async removeObject(dir: string): Promise<boolean> {
+    try {
+      await this.deleteSubvolume(join(dir, DATA_DIR));
+    } catch (error) {
+      // No such directory, no data/, or a data/ that is no subvolume (EINVAL).
+      if (['ENOENT', 'ENOTDIR', 'EINVAL'].includes(kernelErrno(error) ?? '')) return false;
+      throw error;
+    }
+    await unlink(join(dir, META_FILE)).catch((error: unknown) => {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    });
+    try {
+      await rmdir(dir);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOTEMPTY' || errnoCode(error) === 'EEXIST') return false;
+      throw error;
+    }
+    return true;
   }
 
   private async deleteSubvolume(path: string): Promise<void> {
@@ -147,4 +173,9 @@ export class BtrfsBackend implements PoolBackend {
   workDirFor(objectDir: string): string {
     return objectDir;
   }
+}
+
+/** The errno of a failed kernel call, also when it comes wrapped in a DollyError (host/btrfs.ts). */
+function kernelErrno(error: unknown): string | undefined {
+  return errnoCode(error instanceof DollyError ? error.cause : error);
 }
