@@ -52,6 +52,32 @@ describe('btrfs backend: the image of each volume in its own subvolume', () => {
   const readOnly = async (path: string) =>
     (await sh('btrfs', ['property', 'get', '-ts', path, 'ro'])).trim() === 'ro=true';
 
+  /**
+   * A 32 MiB block volume as an earlier version left it: a plain directory (the reflink
+   * backend's) or one subvolume, holding disk.img and meta.json. Returns its ID, directory and
+   * the hash of its image.
+   */
+  const olderVolume = async (name: string, dirKind: 'directory' | 'subvolume') => {
+    const id = volumeIdForName(name, 'test-node');
+    const dir = join(pool, 'volumes', id);
+    if (dirKind === 'subvolume') await sh('btrfs', ['subvolume', 'create', dir]);
+    else await mkdir(dir, { mode: 0o700 });
+    await writeFile(join(dir, 'disk.img'), Buffer.alloc(0), { mode: 0o600 });
+    await sh('truncate', ['-s', String(32 * MiB), join(dir, 'disk.img')]);
+    await writePattern(join(dir, 'disk.img'), 0, 32 * MiB, name);
+    const meta = {
+      version: 1,
+      id,
+      name,
+      sizeBytes: 32 * MiB,
+      mode: 'block',
+      parameters: {},
+      createdAt: new Date().toISOString(),
+    };
+    await writeFile(join(dir, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
+    return { id, dir, hash: await hashFile(join(dir, 'disk.img')) };
+  };
+
   it('volumes, clones, snapshots and restores are subvolumes; a fragmented image is copied whole; deletes remove them', async () => {
     const info = await driver.client.getPluginInfo();
     assert.equal(info.manifest['dolly.csi.dev/backend'], 'btrfs');
@@ -168,24 +194,7 @@ describe('btrfs backend: the image of each volume in its own subvolume', () => {
   });
 
   it('a volume the reflink backend made on this pool (a plain directory) still clones, snapshots and deletes', async () => {
-    const name = 'made-by-reflink-backend';
-    const id = volumeIdForName(name, 'test-node');
-    const dir = join(pool, 'volumes', id);
-    await mkdir(dir, { mode: 0o700 });
-    await writeFile(join(dir, 'disk.img'), Buffer.alloc(0), { mode: 0o600 });
-    await sh('truncate', ['-s', String(32 * MiB), join(dir, 'disk.img')]);
-    await writePattern(join(dir, 'disk.img'), 0, 32 * MiB, 'old volume');
-    const meta = {
-      version: 1,
-      id,
-      name,
-      sizeBytes: 32 * MiB,
-      mode: 'block',
-      parameters: {},
-      createdAt: new Date().toISOString(),
-    };
-    await writeFile(join(dir, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
-    const hash = await hashFile(join(dir, 'disk.img'));
+    const { id, dir, hash } = await olderVolume('made-by-reflink-backend', 'directory');
 
     const { volume: clone } = await driver.client.createVolume({
       name: 'clone-of-old',
@@ -209,24 +218,7 @@ describe('btrfs backend: the image of each volume in its own subvolume', () => {
   });
 
   it('a volume of the subvolume-per-object version (image and meta.json in one subvolume) still clones, snapshots, restores, grows and deletes', async () => {
-    const name = 'made-as-one-subvolume';
-    const id = volumeIdForName(name, 'test-node');
-    const dir = join(pool, 'volumes', id);
-    await sh('btrfs', ['subvolume', 'create', dir]);
-    await writeFile(join(dir, 'disk.img'), Buffer.alloc(0), { mode: 0o600 });
-    await sh('truncate', ['-s', String(32 * MiB), join(dir, 'disk.img')]);
-    await writePattern(join(dir, 'disk.img'), 0, 32 * MiB, 'subvolume volume');
-    const meta = {
-      version: 1,
-      id,
-      name,
-      sizeBytes: 32 * MiB,
-      mode: 'block',
-      parameters: {},
-      createdAt: new Date().toISOString(),
-    };
-    await writeFile(join(dir, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
-    const hash = await hashFile(join(dir, 'disk.img'));
+    const { id, dir, hash } = await olderVolume('made-as-one-subvolume', 'subvolume');
 
     const { volume: clone } = await driver.client.createVolume({
       name: 'clone-of-subvolume',
