@@ -122,7 +122,7 @@ const options: BenchOptions = {
   historyWrites: cli.history ?? (quick ? [0, 1000] : [0, 1000, 10_000, 50_000, 200_000, 1_000_000]),
   stallHistory: cli.stallHistory ?? (quick ? [1000] : [0, 10_000, 50_000]),
   spaceDataBytes: cli.spaceData ?? parseBytes(quick ? '32M' : '1G'),
-  rateOps: cli.rateOps ?? (quick ? 16 : 160),
+  rateOps: cli.rateOps ?? (quick ? 16 : 400),
   startupVolumes: cli.startupVolumes ?? (quick ? 100 : 1000),
   fio: {
     runtimeSeconds: cli.fioRuntime ?? (quick ? 1 : 5),
