@@ -4,7 +4,8 @@
 // them this script says why and fails, so a green run always means they ran.
 //
 // Two passes, one per pool backend: every file runs on an XFS pool (reflink backend), then every
-// file that makes its pool with Sandbox.pool() runs again on a btrfs pool (subvolume backend).
+// file that makes its pool with Sandbox.pool() (directly, or through startDriverOnPool() of
+// test/helpers/suite.ts) runs again on a btrfs pool (subvolume backend).
 // DOLLY_TEST_POOL_FS=xfs or =btrfs runs only that backend's pass.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..');
 const testRoot = join(root, 'dist', 'test');
+/** How a test file makes the pool whose filesystem the pass chooses. */
+const POOL_MAKERS = /sandbox\.pool\(|startDriverOnPool\(/;
 
 function fail(message) {
   process.stderr.write(`\nrun-tests: ${message}\n\n`);
@@ -66,7 +69,7 @@ if (only !== undefined && only !== 'xfs' && only !== 'btrfs')
 const passes = [
   { fs: 'xfs', files },
   // The files that make a pool of the backend under test (the rest do not depend on it).
-  { fs: 'btrfs', files: files.filter((file) => readFileSync(file, 'utf8').includes('sandbox.pool(')) },
+  { fs: 'btrfs', files: files.filter((file) => POOL_MAKERS.test(readFileSync(file, 'utf8'))) },
 ].filter((pass) => only === undefined || pass.fs === only);
 
 let status = 0;

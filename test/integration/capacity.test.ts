@@ -2,21 +2,19 @@ import assert from 'node:assert/strict';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Driver } from '../helpers/driver.js';
-import { Sandbox, sh } from '../helpers/sandbox.js';
+import type { Driver } from '../helpers/driver.js';
+import type { Sandbox } from '../helpers/sandbox.js';
+import { sh } from '../helpers/sandbox.js';
 import { GiB, MiB, expectCode, hashFile, mountCapability, status, writePattern } from '../helpers/csi.js';
 import { imageOf } from '../helpers/pool-paths.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 describe('capacity: what the pool can really provide', () => {
   let sandbox: Sandbox;
   let driver: Driver;
   let pool: string;
 
-  before(async () => {
-    sandbox = await Sandbox.create('capacity');
-    pool = await sandbox.pool('pool', GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('capacity', GiB)));
   after(async () => sandbox.cleanup());
 
   const create = (name: string, requiredBytes: number, extra: Record<string, unknown> = {}) =>

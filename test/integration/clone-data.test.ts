@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { stat, statfs } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { Driver } from '../helpers/driver.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import type { Driver } from '../helpers/driver.js';
+import type { Sandbox } from '../helpers/sandbox.js';
 import { GiB, MiB, hashFile, mountCapability, writePattern } from '../helpers/csi.js';
 import { imageOf } from '../helpers/pool-paths.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 describe('clones are reflinks: same bytes, no extra space, independent', () => {
   let sandbox: Sandbox;
@@ -26,11 +27,7 @@ describe('clones are reflinks: same bytes, no extra space, independent', () => {
     return volume.volume_id;
   };
 
-  before(async () => {
-    sandbox = await Sandbox.create('clone-data');
-    pool = await sandbox.pool('pool', 4 * GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('clone-data', 4 * GiB)));
   after(async () => sandbox.cleanup());
 
   it("a clone has exactly the source's bytes and costs no space until written", async () => {

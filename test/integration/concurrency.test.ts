@@ -2,21 +2,18 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Driver } from '../helpers/driver.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import type { Driver } from '../helpers/driver.js';
+import type { Sandbox } from '../helpers/sandbox.js';
 import { GiB, MiB, expectCode, hashFile, mountCapability, status, writePattern } from '../helpers/csi.js';
 import { imageOf } from '../helpers/pool-paths.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 describe('concurrent requests', () => {
   let sandbox: Sandbox;
   let driver: Driver;
   let pool: string;
 
-  before(async () => {
-    sandbox = await Sandbox.create('concurrency');
-    pool = await sandbox.pool('pool', 4 * GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('concurrency', 4 * GiB)));
   after(async () => sandbox.cleanup());
 
   it('32 parallel clones of one source, each sent twice at once, all succeed with identical data', async () => {

@@ -3,12 +3,14 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { checkFilesystem } from '../../src/host/filesystem.js';
-import { Driver } from '../helpers/driver.js';
+import type { Driver } from '../helpers/driver.js';
 import { stageAndPublish } from '../helpers/node.js';
-import { Sandbox, sh } from '../helpers/sandbox.js';
+import type { Sandbox } from '../helpers/sandbox.js';
+import { sh } from '../helpers/sandbox.js';
 import { GiB, MiB, expectCode, mountCapability, status } from '../helpers/csi.js';
 import { imageOf } from '../helpers/pool-paths.js';
 import { startWriter } from '../helpers/workload.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 const CRASH = { 'dolly.csi.dev/consistency': 'crash' };
 
@@ -23,11 +25,7 @@ describe('copy consistency: frozen (default) or crash', () => {
   let driver: Driver;
   let pool: string;
 
-  before(async () => {
-    sandbox = await Sandbox.create('consistency');
-    pool = await sandbox.pool('pool', 2 * GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('consistency', 2 * GiB)));
   after(async () => sandbox.cleanup());
 
   it('crash: a clone and a snapshot of a mounted source are taken without freezing it, and hold its synced data', async () => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Driver } from '../helpers/driver.js';
 import { stageAndPublish as stageVolume } from '../helpers/node.js';
-import { Sandbox, sh } from '../helpers/sandbox.js';
+import type { Sandbox } from '../helpers/sandbox.js';
+import { sh } from '../helpers/sandbox.js';
 import { startWriter, writeCompletes } from '../helpers/workload.js';
 import {
   GiB,
@@ -17,6 +18,7 @@ import {
   writePattern,
 } from '../helpers/csi.js';
 import { imageOf } from '../helpers/pool-paths.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 /**
  * Copies (clones, snapshots) of a volume while something changes it: an expansion, a crash in
@@ -27,11 +29,7 @@ describe('copies of a volume that is changing', () => {
   let driver: Driver;
   let pool: string;
 
-  before(async () => {
-    sandbox = await Sandbox.create('copy-races');
-    pool = await sandbox.pool('pool', 8 * GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('copy-races', 8 * GiB)));
   after(async () => sandbox.cleanup());
 
   const volumeImage = (id: string) => imageOf(pool, 'volumes', id);

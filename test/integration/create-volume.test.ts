@@ -2,21 +2,19 @@ import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Driver, NODE_ID, TOPOLOGY_KEY } from '../helpers/driver.js';
-import { Sandbox } from '../helpers/sandbox.js';
+import type { Driver } from '../helpers/driver.js';
+import { NODE_ID, TOPOLOGY_KEY } from '../helpers/driver.js';
+import type { Sandbox } from '../helpers/sandbox.js';
 import { GiB, MiB, blockCapability, expectCode, mountCapability, status } from '../helpers/csi.js';
 import { imageOf } from '../helpers/pool-paths.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 describe('CreateVolume', () => {
   let sandbox: Sandbox;
   let driver: Driver;
   let pool: string;
 
-  before(async () => {
-    sandbox = await Sandbox.create('create');
-    pool = await sandbox.pool('pool', 4 * GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('create', 4 * GiB)));
   after(async () => sandbox.cleanup());
 
   const create = (name: string, extra: Record<string, unknown> = {}) =>

@@ -3,11 +3,14 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { volumeIdForName } from '../../src/pool/ids.js';
-import { Driver, NODE_ID } from '../helpers/driver.js';
+import type { Driver } from '../helpers/driver.js';
+import { NODE_ID } from '../helpers/driver.js';
 import { stageAndPublish } from '../helpers/node.js';
-import { Sandbox, sh } from '../helpers/sandbox.js';
+import type { Sandbox } from '../helpers/sandbox.js';
+import { sh } from '../helpers/sandbox.js';
 import { writeCompletes } from '../helpers/workload.js';
 import { GiB, MiB, expectCode, mountCapability, status } from '../helpers/csi.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 /**
  * A copy of a volume in use freezes its filesystem (FIFREEZE through the native addon); what the
@@ -19,11 +22,7 @@ describe('freezing a source that cannot be frozen', () => {
   let driver: Driver;
   let pool: string;
 
-  before(async () => {
-    sandbox = await Sandbox.create('freeze-errors');
-    pool = await sandbox.pool('pool', 4 * GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('freeze-errors', 4 * GiB)));
   after(async () => sandbox.cleanup());
 
   const publishedVolume = async (name: string) => {

@@ -6,11 +6,13 @@ import type { FilesystemType } from '../../src/host/filesystem.js';
 import { checkFilesystem, makeFilesystem } from '../../src/host/filesystem.js';
 import { attachLoop, detachLoop } from '../../src/host/loop.js';
 import { mountDevice, unmount } from '../../src/host/mount.js';
-import { Driver } from '../helpers/driver.js';
-import { Sandbox, sh } from '../helpers/sandbox.js';
+import type { Driver } from '../helpers/driver.js';
+import type { Sandbox } from '../helpers/sandbox.js';
+import { sh } from '../helpers/sandbox.js';
 import { startWriter } from '../helpers/workload.js';
 import { GiB, MiB, expectCode, mountCapability, status } from '../helpers/csi.js';
 import { imageOf } from '../helpers/pool-paths.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 /**
  * A volume in use on this node (attached to a loop device and mounted, as staging does) cannot
@@ -21,11 +23,7 @@ describe('volumes in use on this node', () => {
   let driver: Driver;
   let pool: string;
 
-  before(async () => {
-    sandbox = await Sandbox.create('in-use');
-    pool = await sandbox.pool('pool', 4 * GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('in-use', 4 * GiB)));
   after(async () => sandbox.cleanup());
 
   const image = (id: string) => imageOf(pool, 'volumes', id);

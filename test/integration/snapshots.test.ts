@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { mkdir, stat } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { Driver } from '../helpers/driver.js';
-import { Sandbox, sh } from '../helpers/sandbox.js';
+import type { Driver } from '../helpers/driver.js';
+import type { Sandbox } from '../helpers/sandbox.js';
+import { sh } from '../helpers/sandbox.js';
 import { startWriter } from '../helpers/workload.js';
 import {
   GiB,
@@ -15,17 +16,14 @@ import {
   writePattern,
 } from '../helpers/csi.js';
 import { imageOf } from '../helpers/pool-paths.js';
+import { startDriverOnPool } from '../helpers/suite.js';
 
 describe('snapshots and restores', () => {
   let sandbox: Sandbox;
   let driver: Driver;
   let pool: string;
 
-  before(async () => {
-    sandbox = await Sandbox.create('snapshots');
-    pool = await sandbox.pool('pool', 4 * GiB);
-    driver = await Driver.start(sandbox, { pool });
-  });
+  before(async () => ({ sandbox, pool, driver } = await startDriverOnPool('snapshots', 4 * GiB)));
   after(async () => sandbox.cleanup());
 
   const volumeImage = (id: string) => imageOf(pool, 'volumes', id);
