@@ -76,8 +76,8 @@ type Logger = (message: string, fields?: Record<string, unknown>) => void;
 
 /**
  * The storage engine: volumes are sparse image files, each in its own directory; a clone is a
- * copy-on-write copy of the source's directory — one reflink of the image, or on btrfs one
- * subvolume snapshot (backends/). It knows nothing of gRPC; its errors carry the status code
+ * copy-on-write copy of the source's image — one reflink, or on btrfs one snapshot of the
+ * subvolume that holds it (backends/). It knows nothing of gRPC; its errors carry the status code
  * that fits the reason.
  */
 export class Pool {
@@ -226,8 +226,10 @@ export class Pool {
   }
 
   /**
-   * Takes a snapshot of a volume: a read-only reflink of its image, instant and free until
-   * either side is written. A volume in use on this node is frozen for that instant.
+   * Takes a snapshot of a volume: a read-only copy-on-write copy of its image (a reflink, or a
+   * read-only subvolume snapshot), instant and free until either side is written. A volume in
+   * use on this node is frozen for that instant, unless the request asks for a crash-consistent
+   * copy.
    * Idempotent by name: the same name and source returns the snapshot, another source is
    * ALREADY_EXISTS.
    */
@@ -568,9 +570,9 @@ export class Pool {
   /**
    * Makes `work` a copy-on-write copy of the source object's directory (backends/); a source in
    * use on this node is frozen around it for a consistent copy, unless the caller asked for a
-   * crash-consistent one. The caller holds the source
-   * shared, so the image has the size its record says; that is checked anyway, because a copy
-   * recorded smaller than its image would later be cut short by an expansion.
+   * crash-consistent one. The caller holds the source shared, so the image has the size its
+   * record says; that is checked anyway, because a copy recorded smaller than its image would
+   * later be cut short by an expansion.
    */
   private async copyObject(
     sourceDir: string,
