@@ -158,11 +158,16 @@ export class World {
     };
   }
 
-  cloneVolume(source: VolumeState, extraBytes = 0, expected = [status.OK]): Operation {
+  cloneVolume(
+    source: VolumeState,
+    extraBytes = 0,
+    expected = [status.OK],
+    consistency: Consistency = 'frozen',
+  ): Operation {
     const name = this.next('clone');
     const content = this.copyableContent(source);
     return {
-      label: `CreateVolume ${name} from volume ${source.id}${extraBytes > 0 ? ` (+${extraBytes / MiB} MiB)` : ''}`,
+      label: `CreateVolume ${name} from volume ${source.id}${extraBytes > 0 ? ` (+${extraBytes / MiB} MiB)` : ''}${consistencyLabel(consistency)}`,
       exclusive: [name],
       shared: [source.id],
       expected,
@@ -172,6 +177,7 @@ export class World {
           volume_capabilities: [capability],
           capacity_range: extraBytes > 0 ? { required_bytes: source.sizeBytes + extraBytes } : null,
           volume_content_source: { volume: { volume_id: source.id } },
+          parameters: consistencyParameters(consistency),
         }),
       apply: (answer) => {
         if (answer.ok) this.addVolume(answer.response, `clone of ${source.id}`, content, false);
@@ -179,15 +185,24 @@ export class World {
     };
   }
 
-  createSnapshot(source: VolumeState, expected = [status.OK]): Operation {
+  createSnapshot(
+    source: VolumeState,
+    expected = [status.OK],
+    consistency: Consistency = 'frozen',
+  ): Operation {
     const name = this.next('snap');
     const content = this.copyableContent(source);
     return {
-      label: `CreateSnapshot ${name} of ${source.id}`,
+      label: `CreateSnapshot ${name} of ${source.id}${consistencyLabel(consistency)}`,
       exclusive: [name],
       shared: [source.id],
       expected,
-      send: (client) => client.createSnapshot({ name, source_volume_id: source.id }),
+      send: (client) =>
+        client.createSnapshot({
+          name,
+          source_volume_id: source.id,
+          parameters: consistencyParameters(consistency),
+        }),
       apply: (answer) => {
         if (!answer.ok) return;
         const snapshot = (
@@ -397,8 +412,20 @@ export class World {
     const crowded = this.volumes.size > 24;
     const choices: [number, () => Operation][] = [
       [crowded ? 1 : 4, () => this.createVolume()],
-      [crowded ? 1 : 5, () => this.cloneVolume(random.pick(volumes), random.chance(0.3) ? 16 * MiB : 0)],
-      [this.snapshots.size > 12 ? 1 : 4, () => this.createSnapshot(random.pick(volumes))],
+      [
+        crowded ? 1 : 5,
+        () =>
+          this.cloneVolume(
+            random.pick(volumes),
+            random.chance(0.3) ? 16 * MiB : 0,
+            [status.OK],
+            random.chance(0.3) ? 'crash' : 'frozen',
+          ),
+      ],
+      [
+        this.snapshots.size > 12 ? 1 : 4,
+        () => this.createSnapshot(random.pick(volumes), [status.OK], random.chance(0.3) ? 'crash' : 'frozen'),
+      ],
       [crowded ? 0 : 3, () => this.restoreSnapshot(random.pick(snapshots))],
       [3, () => this.expandVolume(random.pick(volumes))],
       [crowded ? 8 : 3, () => this.deleteVolume(random.pick(random.chance(0.9) ? idle : volumes))],
@@ -554,6 +581,20 @@ export class World {
       volume.writer = undefined;
     }
   }
+}
+
+/**
+ * How a copy of a volume in use is taken (dolly.csi.dev/consistency): some random copies are
+ * crash-consistent, so that copies without a freeze meet the same faults and invariants.
+ */
+type Consistency = 'frozen' | 'crash';
+
+function consistencyParameters(consistency: Consistency): Record<string, string> {
+  return consistency === 'crash' ? { 'dolly.csi.dev/consistency': 'crash' } : {};
+}
+
+function consistencyLabel(consistency: Consistency): string {
+  return consistency === 'crash' ? ' (crash-consistent)' : '';
 }
 
 /** A violation when the answer is not among the expected codes (UNKNOWN and INTERNAL never are). */
