@@ -11,6 +11,7 @@ import { makePool } from './pools.js';
 import type { Backend } from './pools.js';
 import { timed } from './timing.js';
 import { imageInSync } from '../../src/pool/layout.js';
+import { stageAndPublishAt } from '../../test/helpers/node.js';
 
 export interface Published {
   id: string;
@@ -140,21 +141,13 @@ export class World {
   /** NodeStageVolume + NodePublishVolume, as the kubelet does before it starts a pod. */
   async publish(id: string, mode: 'block' | 'mount'): Promise<Published> {
     const capability = (mode === 'block' ? blockCapability() : mountCapability())[0]!;
-    const staging = this.nodePath('staging');
-    const target = this.nodePath('target');
-    await mkdir(staging);
-    await this.client.nodeStageVolume({
-      volume_id: id,
-      staging_target_path: staging,
-      volume_capability: capability,
-    });
-    await this.client.nodePublishVolume({
-      volume_id: id,
-      staging_target_path: staging,
-      target_path: target,
-      volume_capability: capability,
-      readonly: false,
-    });
+    const { staging, target } = await stageAndPublishAt(
+      this.client,
+      id,
+      capability,
+      this.nodePath('staging'),
+      this.nodePath('target'),
+    );
     return { id, capability, staging, target };
   }
 

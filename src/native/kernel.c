@@ -89,15 +89,19 @@ static void copy_name(char *field, size_t field_size, const char *name) {
   memcpy(field, name, strlen(name));
 }
 
-static void subvolume_create(Call *call) {
+// A btrfs ioctl on the directory `path` naming the entry `name` in it (create, destroy).
+static void named_subvolume_ioctl(Call *call, unsigned long request, const char *syscall) {
   int fd = open_dir(call, call->path, AT_PATH);
   if (fd < 0) return;
   struct btrfs_ioctl_vol_args args;
   memset(&args, 0, sizeof args);
   copy_name(args.name, sizeof args.name, call->name);
-  if (ioctl(fd, BTRFS_IOC_SUBVOL_CREATE, &args) < 0)
-    fail(call, errno, "BTRFS_IOC_SUBVOL_CREATE", AT_PATH_ENTRY);
+  if (ioctl(fd, request, &args) < 0) fail(call, errno, syscall, AT_PATH_ENTRY);
   close_fd(fd);
+}
+
+static void subvolume_create(Call *call) {
+  named_subvolume_ioctl(call, BTRFS_IOC_SUBVOL_CREATE, "BTRFS_IOC_SUBVOL_CREATE");
 }
 
 static void subvolume_snapshot(Call *call) {
@@ -132,14 +136,7 @@ out:
 }
 
 static void subvolume_delete(Call *call) {
-  int fd = open_dir(call, call->path, AT_PATH);
-  if (fd < 0) return;
-  struct btrfs_ioctl_vol_args args;
-  memset(&args, 0, sizeof args);
-  copy_name(args.name, sizeof args.name, call->name);
-  if (ioctl(fd, BTRFS_IOC_SNAP_DESTROY, &args) < 0)
-    fail(call, errno, "BTRFS_IOC_SNAP_DESTROY", AT_PATH_ENTRY);
-  close_fd(fd);
+  named_subvolume_ioctl(call, BTRFS_IOC_SNAP_DESTROY, "BTRFS_IOC_SNAP_DESTROY");
 }
 
 static void btrfs_sync(Call *call) {

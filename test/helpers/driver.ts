@@ -18,6 +18,11 @@ export interface DriverOptions {
   env?: Record<string, string>;
 }
 
+/** For startExpectingFailure: also another copy of the driver's main script. */
+export interface FailingDriverOptions extends DriverOptions {
+  main?: string;
+}
+
 export interface LogLine {
   level: number;
   msg: string;
@@ -152,12 +157,12 @@ export class Driver {
 /** Runs `dolly serve` expecting it to fail at start; resolves with its exit code and stderr. */
 export async function startExpectingFailure(
   sandbox: Sandbox,
-  options: DriverOptions,
+  options: FailingDriverOptions,
 ): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(
     process.execPath,
     [
-      MAIN,
+      options.main ?? MAIN,
       'serve',
       '--endpoint',
       `unix://${options.socketPath ?? sandbox.path('fail.sock')}`,
@@ -167,7 +172,7 @@ export async function startExpectingFailure(
       'json',
       ...(options.args ?? []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
   );
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));

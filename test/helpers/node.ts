@@ -11,8 +11,23 @@ export async function stageAndPublish(
   volume_capability: VolumeCapability,
   label: string,
 ): Promise<{ staging: string; target: string }> {
-  const staging = sandbox.path(`staging-${label}`);
-  const target = sandbox.path(`target-${label}`);
+  return stageAndPublishAt(
+    client,
+    id,
+    volume_capability,
+    sandbox.path(`staging-${label}`),
+    sandbox.path(`target-${label}`),
+  );
+}
+
+/** NodeStageVolume at `staging` (made here, as the kubelet makes it) + NodePublishVolume at `target`. */
+export async function stageAndPublishAt(
+  client: CsiClient,
+  id: string,
+  volume_capability: VolumeCapability,
+  staging: string,
+  target: string,
+): Promise<{ staging: string; target: string }> {
   await mkdir(staging);
   await client.nodeStageVolume({ volume_id: id, staging_target_path: staging, volume_capability });
   await client.nodePublishVolume({

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { access, cp, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { HOST_TOOLS } from '../../src/host/tools.js';
-import { MAIN } from '../helpers/driver.js';
+import { startExpectingFailure } from '../helpers/driver.js';
 import { ROOT } from '../helpers/k8s.js';
 import { Sandbox } from '../helpers/sandbox.js';
 
@@ -37,25 +35,12 @@ describe('dolly serve checks its host tools at start', () => {
     }
     const pool = sandbox.path('pool');
     const socket = sandbox.path('csi.sock');
-    const result = await promisify(execFile)(
-      process.execPath,
-      [
-        MAIN,
-        'serve',
-        '--pool',
-        pool,
-        '--endpoint',
-        `unix://${socket}`,
-        '--node-id',
-        'n1',
-        '--log-format',
-        'json',
-      ],
-      { env: { PATH: bin } },
-    ).then(
-      () => undefined,
-      (error: unknown) => error as { code: number; stderr: string },
-    );
+    const result = await startExpectingFailure(sandbox, {
+      pool,
+      socketPath: socket,
+      args: ['--node-id', 'n1'],
+      env: { PATH: bin },
+    });
     assert.ok(result, 'dolly serve should have failed');
     assert.equal(result.code, 1);
     assert.match(result.stderr, /host tools missing from PATH: mkfs\.xfs, xfs_growfs, xfs_repair/);
@@ -76,25 +61,13 @@ describe('dolly serve checks its host tools at start', () => {
     const pool = sandbox.path('addon-pool');
     const socket = sandbox.path('addon.sock');
     const serve = () =>
-      promisify(execFile)(
-        process.execPath,
-        [
-          join(app, 'dist', 'src', 'cli', 'main.js'),
-          'serve',
-          '--pool',
-          pool,
-          '--endpoint',
-          `unix://${socket}`,
-          '--node-id',
-          'n1',
-          '--log-format',
-          'json',
-        ],
-        { env: { PATH: process.env['PATH'] ?? '' }, timeout: 30_000 },
-      ).then(
-        () => undefined,
-        (error: unknown) => error as { code: number; stderr: string },
-      );
+      startExpectingFailure(sandbox, {
+        pool,
+        socketPath: socket,
+        args: ['--node-id', 'n1'],
+        env: { PATH: process.env['PATH'] ?? '' },
+        main: join(app, 'dist', 'src', 'cli', 'main.js'),
+      });
 
     for (const reason of [/Cannot find module/, /invalid ELF header|file too short/]) {
       const result = await serve();
